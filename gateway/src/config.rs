@@ -1,0 +1,200 @@
+//! Configuration: one clap struct, every field settable by flag or environment variable.
+//! `gateway --help` is the reference. The defaults are the embedded mode: no AWS, no
+//! MongoDB, everything in memory, bound to 127.0.0.1.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+
+use clap::Parser;
+
+#[derive(Debug, Clone, Parser)]
+#[command(name = "gateway", version, about, long_about = None)]
+pub struct Config {
+    /// Address the HTTP server listens on.
+    #[arg(long, env = "LISTEN_ADDR", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+
+    /// SQS queue the producer writes session metadata changes to. Unset: SQS ingest is off
+    /// and updates arrive only through `POST /v1/sessions/{id}/metadata`.
+    #[arg(long, env = "SQS_METADATA_QUEUE_URL")]
+    pub sqs_metadata_queue_url: Option<String>,
+
+    /// Concurrent long-polling receivers on the metadata queue.
+    #[arg(long, env = "SQS_POLLERS", default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub sqs_pollers: u16,
+
+    /// Long-poll wait per ReceiveMessage call, in seconds (SQS allows 0–20).
+    #[arg(long, env = "SQS_WAIT_SECONDS", default_value_t = 20, value_parser = clap::value_parser!(u8).range(0..=20))]
+    pub sqs_wait_seconds: u8,
+
+    /// SNS topic ARN for positive (`up`) feedback; `none` or unset disables the route.
+    #[arg(long, env = "SNS_TOPIC_FEEDBACK_GOOD", default_value = "none")]
+    pub sns_topic_feedback_good: TopicRoute,
+
+    /// SNS topic ARN for negative (`down`) feedback; `none` or unset disables the route.
+    #[arg(long, env = "SNS_TOPIC_FEEDBACK_BAD", default_value = "none")]
+    pub sns_topic_feedback_bad: TopicRoute,
+
+    /// SNS topic ARN for neutral (no rating) feedback; `none` or unset disables the route.
+    #[arg(long, env = "SNS_TOPIC_FEEDBACK_NEUTRAL", default_value = "none")]
+    pub sns_topic_feedback_neutral: TopicRoute,
+
+    /// MongoDB connection string for feedback storage. Unset: an in-memory store that is
+    /// lost on restart.
+    #[arg(long, env = "MONGODB_URI")]
+    pub mongodb_uri: Option<String>,
+
+    /// MongoDB database holding the feedback collection.
+    #[arg(long, env = "MONGODB_DATABASE", default_value = "session_gateway")]
+    pub mongodb_database: String,
+
+    /// MongoDB collection for feedback records (the outbox state lives in each record).
+    #[arg(long, env = "MONGODB_FEEDBACK_COLLECTION", default_value = "feedback")]
+    pub mongodb_feedback_collection: String,
+
+    /// Longest accepted feedback comment, in characters.
+    #[arg(long, env = "FEEDBACK_COMMENT_MAX_CHARS", default_value_t = 2000)]
+    pub feedback_comment_max_chars: usize,
+
+    /// Accept `POST /v1/sessions/{id}/metadata` (publish without SQS).
+    #[arg(long, env = "HTTP_PUBLISH", default_value_t = true, action = clap::ArgAction::Set)]
+    pub http_publish: bool,
+
+    /// Events kept per session for `Last-Event-ID` replay.
+    #[arg(long, env = "REPLAY_BUFFER", default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub replay_buffer: u32,
+
+    /// Events queued per SSE subscriber before it is considered slow and resynced.
+    #[arg(long, env = "SUBSCRIBER_BUFFER", default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub subscriber_buffer: u32,
+
+    /// Seconds between SSE heartbeat comments.
+    #[arg(long, env = "HEARTBEAT_SECONDS", default_value_t = 15, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub heartbeat_seconds: u64,
+
+    /// Seconds a session with no subscribers and no writes is kept in memory.
+    #[arg(long, env = "SESSION_IDLE_SECONDS", default_value_t = 3600)]
+    pub session_idle_seconds: u64,
+
+    /// Largest accepted request body, in bytes.
+    #[arg(long, env = "MAX_BODY_BYTES", default_value_t = 64 * 1024)]
+    pub max_body_bytes: usize,
+
+    /// Origins allowed by CORS, comma-separated, or `*` for any.
+    #[arg(long, env = "CORS_ALLOWED_ORIGINS", default_value = "*")]
+    pub cors_allowed_origins: String,
+
+    /// Folder with the built QA demo page, served at `/`.
+    #[arg(long, env = "DEMO_DIR", default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/../web-demo/dist"))]
+    pub demo_dir: PathBuf,
+
+    /// Log format: `text` or `json`.
+    #[arg(long, env = "LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
+    pub log_format: String,
+}
+
+impl Config {
+    pub fn heartbeat(&self) -> Duration {
+        Duration::from_secs(self.heartbeat_seconds)
+    }
+
+    pub fn session_idle(&self) -> Duration {
+        Duration::from_secs(self.session_idle_seconds)
+    }
+}
+
+/// Where one sentiment's notifications go: an SNS topic, or nowhere.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TopicRoute {
+    Disabled,
+    Topic(String),
+}
+
+impl TopicRoute {
+    pub fn arn(&self) -> Option<&str> {
+        match self {
+            Self::Disabled => None,
+            Self::Topic(arn) => Some(arn),
+        }
+    }
+}
+
+impl FromStr for TopicRoute {
+    type Err = String;
+
+    /// `none` or empty disables the route; anything else must be an SNS topic ARN,
+    /// `arn:{partition}:sns:{region}:{account}:{name}`.
+    fn from_str(raw: &str) -> Result<Self, Self::Err> {
+        let raw = raw.trim();
+        if raw.is_empty() || raw.eq_ignore_ascii_case("none") {
+            return Ok(Self::Disabled);
+        }
+        let parts: Vec<&str> = raw.split(':').collect();
+        let valid = parts.len() == 6
+            && parts[0] == "arn"
+            && parts[1].starts_with("aws")
+            && parts[2] == "sns"
+            && !parts[3].is_empty()
+            && parts[4].len() == 12
+            && parts[4].bytes().all(|b| b.is_ascii_digit())
+            && (1..=256).contains(&parts[5].len())
+            && parts[5]
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.');
+        if valid {
+            Ok(Self::Topic(raw.to_owned()))
+        } else {
+            Err(format!(
+                "{raw:?} is not an SNS topic ARN (arn:aws:sns:REGION:ACCOUNT:NAME) nor `none`"
+            ))
+        }
+    }
+}
+
+impl fmt::Display for TopicRoute {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.arn().unwrap_or("none"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_the_embedded_mode() {
+        let config = Config::try_parse_from(["gateway"]).unwrap();
+        assert_eq!(config.listen.to_string(), "127.0.0.1:8080");
+        assert!(config.sqs_metadata_queue_url.is_none());
+        assert!(config.mongodb_uri.is_none());
+        assert_eq!(config.sns_topic_feedback_good, TopicRoute::Disabled);
+        assert!(config.http_publish);
+    }
+
+    #[test]
+    fn topic_routes_parse() {
+        assert_eq!("none".parse::<TopicRoute>(), Ok(TopicRoute::Disabled));
+        assert_eq!("".parse::<TopicRoute>(), Ok(TopicRoute::Disabled));
+        let arn = "arn:aws:sns:us-east-1:123456789012:feedback-good";
+        assert_eq!(arn.parse::<TopicRoute>(), Ok(TopicRoute::Topic(arn.into())));
+        for bad in [
+            "feedback-good",
+            "arn:aws:sqs:us-east-1:123456789012:q",
+            "arn:aws:sns:us-east-1:12:t",
+        ] {
+            assert!(bad.parse::<TopicRoute>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_bad_topic_names_the_variable() {
+        let err = Config::try_parse_from(["gateway", "--sns-topic-feedback-bad", "oops"])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("--sns-topic-feedback-bad"), "{err}");
+        assert!(err.contains("not an SNS topic ARN"), "{err}");
+    }
+}

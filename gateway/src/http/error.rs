@@ -1,0 +1,87 @@
+//! The one error type of the HTTP boundary. User errors say exactly what was wrong;
+//! internal errors are logged here and answered with a generic 500.
+
+use std::time::Duration;
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use shared_types::ErrorBody;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// A client error with its status and machine-readable code.
+    #[error("{message}")]
+    Client {
+        status: StatusCode,
+        code: &'static str,
+        message: String,
+    },
+    /// A backend the request needs is unreachable; the client should retry later.
+    #[error("{component} unavailable: {message}")]
+    Unavailable {
+        component: &'static str,
+        message: String,
+        retry_after: Duration,
+    },
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+impl ApiError {
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+        Self::client(StatusCode::BAD_REQUEST, code, message)
+    }
+
+    pub fn not_found(code: &'static str, message: impl Into<String>) -> Self {
+        Self::client(StatusCode::NOT_FOUND, code, message)
+    }
+
+    pub fn client(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self::Client {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        match self {
+            Self::Client {
+                status,
+                code,
+                message,
+            } => (status, Json(ErrorBody::new(code, message))).into_response(),
+            Self::Unavailable {
+                component,
+                message,
+                retry_after,
+            } => {
+                tracing::warn!(component, %message, "request failed: backend unavailable");
+                let mut response = (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    Json(ErrorBody::new(
+                        "service_unavailable",
+                        format!("{component} is unavailable, retry later"),
+                    )),
+                )
+                    .into_response();
+                let secs = retry_after.as_secs().max(1);
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+                response
+            }
+            Self::Internal(err) => {
+                tracing::error!(error = ?err, "request failed: internal error");
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    Json(ErrorBody::new("internal", "internal error")),
+                )
+                    .into_response()
+            }
+        }
+    }
+}

@@ -1,0 +1,8 @@
+// SCAFFOLD: sessions endpoints.
+use axum::Router;
+
+use super::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+}

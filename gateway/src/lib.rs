@@ -1,0 +1,96 @@
+//! Session Gateway: consumes the SQS metadata queue of a virtual-agent backend and fans
+//! each session's updates out to SSE subscribers; stores user feedback in MongoDB and
+//! routes it to SNS topics by rating.
+//!
+//! # Layout
+//! - [`config`]: the clap configuration; `--help` is its reference.
+//! - [`hub`]: per-session merged state, replay buffer and subscriber fan-out.
+//! - [`ingest`]: the SQS metadata queue consumer feeding the hub.
+//! - [`feedback`]: feedback storage (MongoDB or memory) and the SNS notification outbox.
+//! - [`http`]: the axum router, one module per group of endpoints, one error type.
+//! - [`health`]: per-component readiness for `/readyz`.
+//! - [`metrics`]: Prometheus metric names and the recorder.
+//! - [`aws`]: the shared AWS SDK configuration.
+
+pub mod aws;
+pub mod config;
+pub mod feedback;
+pub mod health;
+pub mod http;
+pub mod hub;
+pub mod ingest;
+pub mod metrics;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::config::Config;
+use crate::health::Health;
+use crate::http::AppState;
+use crate::hub::Hub;
+
+/// Runs the gateway on `listener` until `shutdown` completes, then stops the SQS
+/// pollers, ends the SSE streams, finishes in-flight work and returns.
+pub async fn run(
+    config: Config,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let config = Arc::new(config);
+    let stop = CancellationToken::new();
+    let tasks = TaskTracker::new();
+    let health = Health::default();
+    let aws = if config.sqs_metadata_queue_url.is_some()
+        || config.sns_topic_feedback_good.arn().is_some()
+        || config.sns_topic_feedback_bad.arn().is_some()
+        || config.sns_topic_feedback_neutral.arn().is_some()
+    {
+        Some(aws::load().await)
+    } else {
+        None
+    };
+
+    let hub = Hub::new(&config, stop.clone());
+    let feedback = feedback::start(&config, aws.as_ref(), &health, &tasks, stop.clone())
+        .await
+        .context("starting feedback")?;
+    ingest::start(
+        &config,
+        aws.as_ref(),
+        hub.clone(),
+        &health,
+        &tasks,
+        stop.clone(),
+    )
+    .await
+    .context("starting SQS ingest")?;
+
+    let state = AppState {
+        config: config.clone(),
+        hub,
+        feedback,
+        health,
+        metrics: metrics::handle(),
+    };
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, demo = %config.demo_dir.display(), "listening");
+
+    let on_shutdown = stop.clone();
+    tokio::spawn(async move {
+        shutdown.await;
+        tracing::info!("shutting down");
+        on_shutdown.cancel();
+    });
+    axum::serve(listener, http::router(state))
+        .with_graceful_shutdown(stop.clone().cancelled_owned())
+        .await
+        .context("serving HTTP")?;
+    tasks.close();
+    tasks.wait().await;
+    Ok(())
+}

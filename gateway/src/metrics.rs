@@ -1,0 +1,38 @@
+//! Prometheus metrics: the recorder is installed once per process and rendered by
+//! `GET /metrics`. Metric names are listed here so they are documented in one place.
+
+use std::sync::OnceLock;
+
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+
+/// Metadata events applied to the hub, by `source` (`sqs` | `http`).
+pub const EVENTS_APPLIED: &str = "gateway_events_applied_total";
+/// Keys or messages ignored because they were stale or duplicate, by `reason`.
+pub const EVENTS_IGNORED: &str = "gateway_events_ignored_total";
+/// SQS messages rejected as malformed (left in the queue for the DLQ), by `reason`.
+pub const SQS_REJECTED: &str = "gateway_sqs_messages_rejected_total";
+/// SQS receive/delete errors, by `op`.
+pub const SQS_ERRORS: &str = "gateway_sqs_errors_total";
+/// Open SSE streams.
+pub const SSE_SUBSCRIBERS: &str = "gateway_sse_subscribers";
+/// Slow subscribers resynced with a snapshot after their buffer overflowed.
+pub const SSE_RESYNCS: &str = "gateway_sse_resyncs_total";
+/// Feedback stored, by `sentiment`.
+pub const FEEDBACK_STORED: &str = "gateway_feedback_stored_total";
+/// SNS notifications, by `outcome` (`sent` | `failed`).
+pub const NOTIFICATIONS: &str = "gateway_notifications_total";
+/// Notifications waiting in the outbox.
+pub const OUTBOX_PENDING: &str = "gateway_outbox_pending";
+
+static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+
+/// Installs the global recorder on first call (tests start many apps in one process).
+pub fn handle() -> PrometheusHandle {
+    HANDLE
+        .get_or_init(|| {
+            PrometheusBuilder::new()
+                .install_recorder()
+                .expect("no other metrics recorder is installed")
+        })
+        .clone()
+}
