@@ -10,11 +10,13 @@
 //! - [`metadata`]: the SQS metadata message and the HTTP publish body.
 //! - [`events`]: SSE event ids and payloads (`snapshot`, `metadata`).
 //! - [`feedback`]: feedback input, stored records and pages.
+//! - [`info`]: what `GET /v1/info` says about the server.
 //! - [`error`]: the JSON error body every endpoint answers with.
 
 pub mod error;
 pub mod events;
 pub mod feedback;
+pub mod info;
 pub mod metadata;
 pub mod session_id;
 pub mod timestamp;
@@ -25,5 +27,6 @@ pub use feedback::{
     FeedbackPage, FeedbackRecord, FeedbackRequest, NotificationState, NotificationStatus, Rating,
     Sentiment,
 };
-pub use metadata::{Metadata, MetadataMessage, Operation, PublishRequest};
+pub use info::{AuthMode, ServerInfo};
+pub use metadata::{Metadata, MetadataMessage, Operation, PublishRequest, PublishResponse};
 pub use session_id::{SessionId, SessionIdError};

@@ -60,6 +60,16 @@ pub struct PublishRequest {
     pub timestamp: Option<DateTime<Utc>>,
 }
 
+/// Answer of `POST /v1/sessions/{id}/metadata`: which keys changed the session and which
+/// were stale (older than the key's current value) and ignored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PublishResponse {
+    /// Id of the `metadata` event sent to subscribers; `None` when nothing changed.
+    pub event_id: Option<crate::EventId>,
+    pub applied: Vec<String>,
+    pub ignored: Vec<String>,
+}
+
 fn default_event() -> String {
     METADATA_UPDATE_EVENT.to_owned()
 }

@@ -1,0 +1,20 @@
+//! `GET /v1/info`: what a client needs to know about the server before using it.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServerInfo {
+    pub version: String,
+    /// Whether `POST /v1/sessions/{id}/metadata` is accepted.
+    pub http_publish: bool,
+    pub auth: AuthMode,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AuthMode {
+    /// Requests need no token.
+    None,
+    /// `/v1/sessions/…` requests need an HS256 JWT (header or `access_token` query).
+    Jwt,
+}
