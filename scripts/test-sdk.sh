@@ -7,6 +7,7 @@
 #      from the tarball into an empty folder, its types checked with `tsc --noEmit`
 #      (strict) on a usage file, its public declarations checked for `any`, and a Vite
 #      build of a page that imports it.
+# SDK_TEST_GATEWAY_BIN=path runs the browser tests against that gateway binary.
 # Needs chromium + chromedriver (CI: apt-get install chromium chromium-driver). Installs
 # the rest idempotently into .tools/. Stops everything it started, also on failure.
 set -euo pipefail
@@ -38,9 +39,14 @@ echo "test-sdk: unit tests"
 cargo test --manifest-path "$root/Cargo.toml" -p client-wasm --lib
 
 echo "test-sdk: starting the gateway under the control server"
-cargo build --manifest-path "$root/Cargo.toml" -p gateway
+# SDK_TEST_GATEWAY_BIN: test against that gateway binary instead of building this tree's.
+gateway_bin="${SDK_TEST_GATEWAY_BIN:-}"
+if [ -z "$gateway_bin" ]; then
+  cargo build --manifest-path "$root/Cargo.toml" -p gateway
+  gateway_bin="$CARGO_TARGET_DIR/debug/gateway"
+fi
 # A private copy: the shared target dir may be rebuilt by another build meanwhile.
-cp "$CARGO_TARGET_DIR/debug/gateway" "$work/gateway"
+cp "$gateway_bin" "$work/gateway"
 gateway_port=$(free_port)
 python3 "$root/client-wasm/tests/control.py" --gateway "$work/gateway" \
   --gateway-port "$gateway_port" --state-dir "$work" 2>"$work/control.log" &
@@ -74,7 +80,7 @@ tarball=$(ls "$work"/session-gateway-client-*.tgz)
 app="$work/app"
 mkdir -p "$app"
 cp "$root/client-wasm/tests/package/"* "$app/"
-(cd "$app" && npm init -y >/dev/null && npm install --no-audit --no-fund --silent "$tarball")
+(cd "$app" && npm init -y >/dev/null && npm pkg set type=module && npm install --no-audit --no-fund --silent "$tarball")
 "$checker/node_modules/.bin/tsc" --noEmit -p "$app/tsconfig.json"
 node "$app/check-no-any.cjs" "$checker/node_modules/typescript" "$app/node_modules/@session-gateway/client/index.d.ts"
 (cd "$app" && "$checker/node_modules/.bin/vite" build --logLevel warn)

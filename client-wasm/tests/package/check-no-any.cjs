@@ -6,10 +6,10 @@ const entry = process.argv[3];
 
 const program = ts.createProgram([entry], { strict: true, noEmit: true });
 const checker = program.getTypeChecker();
-const module = checker.getSymbolAtLocation(program.getSourceFile(entry));
-const exports = checker.getExportsOfModule(module);
+const entryModule = checker.getSymbolAtLocation(program.getSourceFile(entry));
+const publicSymbols = checker.getExportsOfModule(entryModule);
 const offenders = [];
-for (const exported of exports) {
+for (const exported of publicSymbols) {
   const symbol = exported.flags & ts.SymbolFlags.Alias ? checker.getAliasedSymbol(exported) : exported;
   for (const declaration of symbol.declarations ?? []) {
     const visit = (node) => {
@@ -23,12 +23,12 @@ for (const exported of exports) {
     visit(declaration);
   }
 }
-if (exports.length < 10) {
-  console.error(`check-no-any: only ${exports.length} exports found in ${entry}`);
+if (publicSymbols.length < 10) {
+  console.error(`check-no-any: only ${publicSymbols.length} exports found in ${entry}`);
   process.exit(1);
 }
 if (offenders.length) {
   console.error("check-no-any: `any` in the public API:\n  " + offenders.join("\n  "));
   process.exit(1);
 }
-console.log(`check-no-any: ${exports.length} exports, no \`any\``);
+console.log(`check-no-any: ${publicSymbols.length} exports, no \`any\``);
