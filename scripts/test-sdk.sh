@@ -6,7 +6,7 @@
 #   3. the npm package: built by scripts/build-sdk.sh, packed with `npm pack`, installed
 #      from the tarball into an empty folder, its types checked with `tsc --noEmit`
 #      (strict) on a usage file, its public declarations checked for `any`, and a Vite
-#      build of a page that imports it.
+#      build of a page that imports it, loaded in headless Chromium against the gateway.
 # SDK_TEST_GATEWAY_BIN=path runs the browser tests against that gateway binary.
 # Needs chromium + chromedriver (CI: apt-get install chromium chromium-driver). Installs
 # the rest idempotently into .tools/. Stops everything it started, also on failure.
@@ -85,4 +85,5 @@ cp "$root/client-wasm/tests/package/"* "$app/"
 node "$app/check-no-any.cjs" "$checker/node_modules/typescript" "$app/node_modules/@session-gateway/client/index.d.ts"
 (cd "$app" && "$checker/node_modules/.bin/vite" build --logLevel warn)
 ls "$app/dist/assets/"*.wasm >/dev/null
+node "$app/smoke.mjs" "$app/dist" "http://127.0.0.1:$gateway_port" "${CHROMEDRIVER:-/usr/bin/chromedriver}"
 echo "test-sdk: ok"
