@@ -432,6 +432,62 @@ async fn close_stops_reconnecting() {
     assert_eq!(seen.state_names().last(), Some(&"closed"));
 }
 
+/// Makes the page look hidden (or visible again, announcing it with `visibilitychange`)
+/// to the Page Visibility API, which headless Chromium otherwise always reports visible.
+fn pretend_hidden(hidden: bool) {
+    let document = web_sys::window().unwrap().document().unwrap();
+    if hidden {
+        let descriptor = Object::new();
+        let getter = js_sys::Function::new_no_args("return true");
+        Reflect::set(&descriptor, &"get".into(), &getter).unwrap();
+        Reflect::set(&descriptor, &"configurable".into(), &true.into()).unwrap();
+        Reflect::define_property(&document, &"hidden".into(), &descriptor).unwrap();
+    } else {
+        Reflect::delete_property(&document, &"hidden".into()).unwrap();
+        let shown = web_sys::Event::new("visibilitychange").unwrap();
+        document.dispatch_event(&shown).unwrap();
+    }
+}
+
+/// A hidden tab does not run a retry loop: after a failure the next attempt waits until
+/// the page is visible again, then reconnection resumes.
+#[wasm_bindgen_test]
+async fn a_hidden_tab_does_not_reconnect_until_shown() {
+    let client = client(json!({
+        "baseUrl": format!("{}/unavailable", control_url()),
+        "reconnect": {"minDelayMs": 20, "maxDelayMs": 40},
+    }));
+    let hits_before = control("GET", "/hits").await["unavailable"]
+        .as_u64()
+        .unwrap();
+    pretend_hidden(true);
+    let recorder = Recorder::new();
+    let subscription = recorder.subscribe(&client, "hidden-tab");
+    until("the first failure", 10_000, || {
+        recorder.seen().errors.len() == 1
+    })
+    .await;
+    sleep(1_000).await; // 25 retries would be due by now in a visible tab
+    let hits_hidden = control("GET", "/hits").await["unavailable"]
+        .as_u64()
+        .unwrap();
+    assert_eq!(recorder.seen().errors.len(), 1);
+    assert_eq!(hits_hidden, hits_before + 1, "requests while hidden");
+
+    pretend_hidden(false);
+    until("retries once visible", 10_000, || {
+        recorder.seen().errors.len() >= 3
+    })
+    .await;
+    subscription.close();
+    assert!(
+        control("GET", "/hits").await["unavailable"]
+            .as_u64()
+            .unwrap()
+            >= hits_hidden + 2
+    );
+}
+
 /// A 4xx is final: reported once with its status and code, the subscription closes with
 /// the error in its state info, and there is no retry. Promise rejections carry the
 /// gateway's status and code too; invalid input is refused before any request.
