@@ -46,7 +46,7 @@ if [ "${SDK_WASM_OPT:-1}" != 0 ]; then
   if [ ! -x "$wasm_opt" ]; then
     echo "build-sdk: installing wasm-opt (npm binaryen) into $tools/binaryen"
     mkdir -p "$tools/binaryen"
-    npm install --prefix "$tools/binaryen" --no-audit --no-fund --silent binaryen@latest
+    npm install --prefix "$tools/binaryen" --no-audit --no-fund --silent binaryen@132
   fi
   "$wasm_opt" -Oz --strip-debug --strip-producers --enable-bulk-memory --enable-sign-ext --enable-mutable-globals \
     --enable-nontrapping-float-to-int --enable-reference-types --enable-multivalue \

@@ -73,7 +73,7 @@ echo "test-sdk: package checks"
 checker="$tools/sdk-check"
 if [ ! -x "$checker/node_modules/.bin/tsc" ] || [ ! -x "$checker/node_modules/.bin/vite" ]; then
   mkdir -p "$checker"
-  npm install --prefix "$checker" --no-audit --no-fund --silent typescript@5 vite@7
+  npm install --prefix "$checker" --no-audit --no-fund --silent typescript@5.9 vite@7.3
 fi
 (cd "$root/client-wasm/pkg" && npm pack --silent --pack-destination "$work") >/dev/null
 tarball=$(ls "$work"/session-gateway-client-*.tgz)
