@@ -488,6 +488,46 @@ async fn a_hidden_tab_does_not_reconnect_until_shown() {
     );
 }
 
+/// A token from `tokenProvider` travels in the `Authorization` header, asked for afresh
+/// before each attempt, and never in the URL (where access logs would keep it).
+#[wasm_bindgen_test]
+async fn the_token_goes_in_a_header_fresh_for_each_attempt() {
+    let calls = Rc::new(std::cell::Cell::new(0u32));
+    let counter = calls.clone();
+    let provider = Closure::<dyn FnMut() -> JsValue>::new(move || {
+        counter.set(counter.get() + 1);
+        let token = JsValue::from(format!("token-{}", counter.get()));
+        Promise::resolve(&token).into()
+    });
+    let options = to_js(&json!({
+        "baseUrl": format!("{}/unavailable", control_url()),
+        "reconnect": {"minDelayMs": 20, "maxDelayMs": 40},
+    }));
+    Reflect::set(&options, &"tokenProvider".into(), &provider.into_js_value()).unwrap();
+    let client = GatewayClient::new(Some(options.unchecked_into())).unwrap();
+    let recorder = Recorder::new();
+    let subscription = recorder.subscribe(&client, "token-check");
+    until("two attempts", 10_000, || recorder.seen().errors.len() >= 2).await;
+    subscription.close();
+    sleep(200).await;
+
+    let hits = control("GET", "/hits").await;
+    // The last request the server saw carried a token asked for after the first one.
+    let token = hits["authorization"].as_str().unwrap();
+    let n: u32 = token
+        .strip_prefix("Bearer token-")
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        (2..=calls.get()).contains(&n),
+        "{token} after {} calls",
+        calls.get()
+    );
+    let path = hits["path"].as_str().unwrap();
+    assert_eq!(path, "/unavailable/v1/sessions/token-check/events");
+}
+
 /// A 4xx is final: reported once with its status and code, the subscription closes with
 /// the error in its state info, and there is no retry. Promise rejections carry the
 /// gateway's status and code too; invalid input is refused before any request.

@@ -10,8 +10,10 @@ that always fails. Endpoints:
       until it answers, then publishes {K: V} to session S straight to the gateway, before
       the browser's SDK can reconnect. Answers {"published": PublishResponse}.
   GET  /unavailable/...   Always `503 service_unavailable` in the gateway's error format
-                          (a stand-in for a gateway whose backend is down); counted.
-  GET  /hits              {"unavailable": <requests so far to /unavailable/...>}
+                          (a stand-in for a gateway whose backend is down); counted, and
+                          the last request's path and Authorization header are kept.
+  GET  /hits              {"unavailable": <requests so far to /unavailable/...>,
+                           "path": <last path and query>, "authorization": <last header>}
 
 Usage: control.py --gateway BIN --gateway-port PORT --state-dir DIR
 Writes DIR/control.port when ready; stops the gateway when it exits (SIGTERM/SIGINT).
@@ -90,7 +92,10 @@ def handler(gateway, hits):
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(data)))
             self.send_header("Access-Control-Allow-Origin", "*")
-            self.send_header("Access-Control-Allow-Headers", "*")
+            # `*` would not cover Authorization: list what the SDK sends.
+            self.send_header(
+                "Access-Control-Allow-Headers", "Authorization, Content-Type, Last-Event-ID"
+            )
             self.send_header("Access-Control-Allow-Methods", "GET, POST")
             self.end_headers()
             self.wfile.write(data)
@@ -102,6 +107,8 @@ def handler(gateway, hits):
             path = urlsplit(self.path).path
             if path.startswith("/unavailable/"):
                 hits["unavailable"] += 1
+                hits["path"] = self.path
+                hits["authorization"] = self.headers.get("Authorization")
                 error = {"code": "service_unavailable", "message": "backend down (test stand-in)"}
                 return self.answer(503, {"error": error})
             if path == "/hits":
@@ -131,7 +138,7 @@ def main():
 
     gateway = Gateway(args.gateway, args.gateway_port, os.path.join(args.state_dir, "gateway.log"))
     gateway.start()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler(gateway, {"unavailable": 0}))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler(gateway, {"unavailable": 0, "path": None, "authorization": None}))
 
     def shutdown(*_):
         gateway.stop()
