@@ -70,12 +70,23 @@ describe("QA demo page", () => {
   });
 
   test("a producer's SQS message shows in the status panel within a second", async (t) => {
+    // Hold the stream request so the page can be seen while it connects.
+    let release;
+    const held = new Promise((r) => (release = r));
+    await page.route("**/events*", async (route) => {
+      await held;
+      await route.continue();
+    });
     await page.getByLabel("Session id").fill(session);
     await page.getByRole("button", { name: "Connect", exact: true }).click();
+    await waitForBadge(page, "connecting");
+    await screenshot(page, "02-connecting");
+    release();
     await waitForBadge(page, "live");
+    await page.unrouteAll();
     assert.equal(new URL(page.url()).searchParams.get("session"), session);
     await page.waitForSelector('#log tr[data-type="snapshot"]');
-    await screenshot(page, "02-live-empty");
+    await screenshot(page, "03-live-empty");
 
     const sent = await stack.sendProducerMessage(session, {
       status: "processing",
@@ -93,7 +104,7 @@ describe("QA demo page", () => {
     const logged = await page.$$eval('#log tr[data-type="metadata"] .payload', (c) => c.map((e) => e.textContent));
     assert.equal(logged.length, 1);
     assert.deepEqual(JSON.parse(logged[0]).metadata, sent.metadata);
-    await screenshot(page, "03-live-update");
+    await screenshot(page, "04-live-update");
 
     // A second change highlights only the key that changed; a delete removes its key.
     await stack.sendProducerMessage(session, { agent_state: "responding" });
@@ -113,27 +124,29 @@ describe("QA demo page", () => {
   });
 
   for (const route of ROUTES) {
-    test(`${route.rating} feedback is shown stored, is in MongoDB and notified on the ${route.topic} topic`, async () => {
+    test(`${route.button} feedback is shown stored, is in MongoDB and notified on the ${route.topic} topic`, async () => {
       const comment = `${route.sentiment} feedback from the QA page ${Date.now()}`;
-      await page.getByLabel(new RegExp(route.rating, "i"), { exact: false }).check();
+      await page.getByRole("radio", { name: route.button, exact: true }).check();
       await page.getByLabel("Comment").fill(comment);
       await page.getByRole("button", { name: "Send feedback" }).click();
 
       const result = page.locator("#feedback-result");
-      await result.locator(".result-head", { hasText: "Stored" }).waitFor();
+      await result.locator(".result-head", { hasText: /^Stored$/ }).waitFor();
       const record = Object.fromEntries(
         await result.locator("dt").evaluateAll((dts) => dts.map((dt) => [dt.textContent, dt.nextElementSibling.textContent])),
       );
       assert.equal(record.session, session);
       assert.equal(record.sentiment, route.sentiment);
-      assert.equal(record.rating, route.rating === "neutral" ? "none" : route.rating);
+      assert.equal(record.rating, route.rating ?? "none");
       assert.equal(record.comment, comment);
 
       const stored = await eventually("the feedback in MongoDB", () =>
-        stack.feedbackCollection().findOne({ session_id: session, comment }),
+        stack.feedbackCollection().findOne({ _id: record.id }),
       );
-      assert.equal(String(stored.id ?? stored._id), record.id);
+      assert.equal(stored.session_id, session);
       assert.equal(stored.sentiment, route.sentiment);
+      assert.equal(stored.rating, route.rating);
+      assert.equal(stored.comment, comment);
 
       const notification = await eventually(`the SNS notification on the ${route.topic} topic`, async () =>
         (await stack.receiveNotifications(route.sentiment)).find((n) => n.Message.includes(comment)),
@@ -145,7 +158,7 @@ describe("QA demo page", () => {
       for (const other of ROUTES.filter((r) => r !== route)) {
         assert.deepEqual(await stack.receiveNotifications(other.sentiment), [], `${other.topic} topic got a notification`);
       }
-      await screenshot(page, `04-feedback-${route.sentiment}`);
+      await screenshot(page, `05-feedback-${route.sentiment}`);
     });
   }
 
@@ -156,7 +169,7 @@ describe("QA demo page", () => {
     await result.locator(".result-head", { hasText: "Not stored" }).waitFor();
     assert.match(await result.textContent(), /422 comment_too_long/);
     await page.getByLabel("Comment").fill("");
-    await screenshot(page, "05-feedback-error");
+    await screenshot(page, "06-feedback-error");
   });
 
   test("the publish form sends a test update that the status panel shows", async () => {
@@ -164,10 +177,10 @@ describe("QA demo page", () => {
     await page.getByLabel("Metadata (JSON object)").fill('{"progress": 42, "agent_state": "waiting"}');
     await page.getByRole("button", { name: "Publish" }).click();
     const result = page.locator("#publish-result");
-    await result.locator(".result-head", { hasText: "Published" }).waitFor();
+    await result.locator(".result-head", { hasText: /^Published$/ }).waitFor();
     assert.match(await result.textContent(), /applied\s*agent_state, progress|applied\s*progress, agent_state/);
     await waitForStatus(page, { progress: "42", agent_state: "waiting" }, 5000);
-    await screenshot(page, "06-published");
+    await screenshot(page, "07-published");
 
     await page.getByLabel("Metadata (JSON object)").fill("[1, 2]");
     await page.getByRole("button", { name: "Publish" }).click();
@@ -180,7 +193,7 @@ describe("QA demo page", () => {
     await waitForBadge(page, "reconnecting");
     const reconnecting = await badge(page);
     assert.match(reconnecting.detail, /attempt \d+/);
-    await screenshot(page, "07-reconnecting");
+    await screenshot(page, "08-reconnecting");
 
     const meanwhile = {};
     for (let i = 1; i <= 3; i++) {
@@ -193,7 +206,7 @@ describe("QA demo page", () => {
     await waitForBadge(page, "live", 30000);
     await waitForStatus(page, meanwhile, 10000);
     t.diagnostic(`gateway restart to every missed update shown: ${Math.round(performance.now() - restart)} ms`);
-    await screenshot(page, "08-live-after-restart");
+    await screenshot(page, "09-live-after-restart");
   });
 
   test("disconnect closes the stream and keeps the last view", async () => {
@@ -202,7 +215,7 @@ describe("QA demo page", () => {
     await waitForBadge(page, "closed");
     assert.deepEqual(await statusView(page), view);
     assert.ok(await page.getByRole("button", { name: "Disconnect" }).isDisabled());
-    await screenshot(page, "09-closed");
+    await screenshot(page, "10-closed");
   });
 
   test("an invalid session id shows the error with its reason", async () => {
@@ -210,6 +223,6 @@ describe("QA demo page", () => {
     await page.getByRole("button", { name: "Connect", exact: true }).click();
     await waitForBadge(page, "error");
     assert.match((await badge(page)).detail, /400 invalid_session_id/);
-    await screenshot(page, "10-error");
+    await screenshot(page, "11-error");
   });
 });

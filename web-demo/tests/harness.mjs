@@ -49,15 +49,15 @@ export const VIEWPORTS = {
   phone: { width: 390, height: 844 },
 };
 
-/** The three feedback routes: rating → sentiment → the SNS topic variable's suffix. */
+/** The three feedback routes: the page's button → rating → sentiment → SNS topic variable suffix. */
 export const ROUTES = [
-  { rating: "up", sentiment: "positive", topic: "GOOD" },
-  { rating: "down", sentiment: "negative", topic: "BAD" },
-  { rating: "neutral", sentiment: "neutral", topic: "NEUTRAL" },
+  { button: "Up", rating: "up", sentiment: "positive", topic: "GOOD" },
+  { button: "Down", rating: "down", sentiment: "negative", topic: "BAD" },
+  { button: "Neutral", rating: null, sentiment: "neutral", topic: "NEUTRAL" },
 ];
 
 function gatewayBinary() {
-  if (process.env.GATEWAY_BIN) return resolve(ROOT, process.env.GATEWAY_BIN);
+  if (process.env.GATEWAY_BIN) return resolve(process.env.GATEWAY_BIN);
   const target = process.env.CARGO_TARGET_DIR ?? join(ROOT, "target");
   return resolve(ROOT, target, "debug/gateway");
 }
