@@ -9,7 +9,8 @@ const MAX_ENTRIES = 500;
 export type LogType = "snapshot" | "metadata" | "state" | "error";
 
 export class EventLog {
-  private readonly body = byId("log").querySelector("tbody")!;
+  private readonly table = byId<HTMLTableElement>("log");
+  private readonly body = this.table.tBodies[0];
   private readonly empty = byId("log-empty");
   private readonly count = byId("log-count");
 
@@ -41,5 +42,6 @@ export class EventLog {
     const n = this.body.rows.length;
     this.count.textContent = String(n);
     this.empty.hidden = n > 0;
+    this.table.hidden = n === 0;
   }
 }

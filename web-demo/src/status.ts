@@ -7,7 +7,8 @@ import { byId, formatTime, formatValue, h } from "./dom";
 const HIGHLIGHT_MS = 1500;
 
 export class StatusPanel {
-  private readonly body = byId("status").querySelector("tbody")!;
+  private readonly table = byId<HTMLTableElement>("status");
+  private readonly body = this.table.tBodies[0];
   private readonly empty = byId("status-empty");
   private readonly meta = byId("status-meta");
   private view: Metadata = {};
@@ -40,6 +41,7 @@ export class StatusPanel {
     this.view = {};
     this.changedAt.clear();
     this.body.replaceChildren();
+    this.table.hidden = true;
     this.meta.textContent = "";
     this.empty.textContent = message;
     this.empty.hidden = false;
@@ -62,5 +64,6 @@ export class StatusPanel {
     this.body.replaceChildren(...rows);
     this.empty.textContent = "The session has no metadata yet.";
     this.empty.hidden = keys.length > 0;
+    this.table.hidden = keys.length === 0;
   }
 }
