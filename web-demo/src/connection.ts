@@ -8,7 +8,7 @@ import type {
   StateInfo,
   Subscription,
 } from "@session-gateway/client";
-import { byId, describeError, formatTime } from "./dom";
+import { asGatewayError, byId, describeError, formatTime } from "./dom";
 import type { EventLog } from "./eventlog";
 import type { StatusPanel } from "./status";
 
@@ -38,9 +38,19 @@ export class SessionWatch {
     this.fatal = null;
     this.status.clear("Waiting for the session's snapshot…");
     this.disconnectButton.disabled = false;
-    const sub = client.subscribe(sessionId, {
+    try {
+      this.sub = this.subscribe(client, sessionId, current);
+    } catch (err) {
+      // The SDK checks the session id before sending anything and throws on a bad one.
+      this.onError({ ...asGatewayError(err), fatal: true });
+      this.disconnectButton.disabled = true;
+    }
+  }
+
+  private subscribe(client: GatewayClient, sessionId: string, current: () => boolean): Subscription {
+    return client.subscribe(sessionId, {
       onState: (state, info) => current() && this.onState(state, info),
-      onError: (error) => current() && this.onError(error),
+      onError: (error) => current() && this.onError(asGatewayError(error)),
       onSnapshot: (snapshot) =>
         current() && this.log.add("snapshot", snapshot.last_event_id, snapshot),
       onUpdate: (event, eventId) => current() && this.log.add("metadata", eventId, event),
@@ -50,8 +60,6 @@ export class SessionWatch {
         this.status.setPosition(this.sub?.lastEventId ?? null);
       },
     });
-    // A fatal error may already have closed it during `subscribe` (e.g. an invalid id).
-    if (current()) this.sub = sub;
   }
 
   /** Closes the stream on the user's request; the view keeps its last values. */
@@ -86,7 +94,7 @@ export class SessionWatch {
         break;
       }
       case "closed": {
-        const error = info.error ?? this.fatal;
+        const error = info.error ? asGatewayError(info.error) : this.fatal;
         if (error) {
           this.setBadge("error", "error", describeError(error));
         } else {

@@ -36,12 +36,15 @@ export function formatTime(date: Date): string {
 }
 
 /**
- * The SDK rejects with a `GatewayError`; anything else (a bug, a thrown string) is wrapped
- * so that the page always has a code and a message to show.
+ * The SDK's errors are `Error`s carrying `status`, `code` and `fatal`; their `message` is
+ * not enumerable, so they are copied into a plain object before being spread or logged.
+ * Anything else (a bug, a thrown string) is wrapped so the page always has a code and a
+ * message to show.
  */
 export function asGatewayError(err: unknown): GatewayError {
   if (err && typeof err === "object" && "code" in err && "message" in err) {
-    return err as GatewayError;
+    const e = err as GatewayError;
+    return { status: e.status ?? null, code: e.code, message: e.message, fatal: e.fatal };
   }
   return { status: null, code: "client_error", message: String(err), fatal: true };
 }

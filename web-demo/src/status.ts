@@ -58,6 +58,7 @@ export class StatusPanel {
         row.classList.add("changed");
         // Continue the highlight where the previous render left it.
         row.style.animationDelay = `-${Math.round(age)}ms`;
+        row.addEventListener("animationend", () => row.classList.remove("changed"), { once: true });
       }
       return row;
     });

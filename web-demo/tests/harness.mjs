@@ -181,7 +181,11 @@ class Stack {
     this.sns = new SNSClient(aws);
     this.cleanups.push(() => (this.sqs.destroy(), this.sns.destroy()));
 
-    this.metadataQueue = await this.createQueue(`${this.runId}-metadata`);
+    // A long poll the stopped gateway left waiting in the SQS server takes the first
+    // messages sent while the gateway is down, and nobody deletes them: they are delivered
+    // again once their visibility timeout ends. A short timeout keeps the restart test short
+    // (the default is 30 s); the gateway applies a message in milliseconds.
+    this.metadataQueue = await this.createQueue(`${this.runId}-metadata`, { VisibilityTimeout: "3" });
     this.topics = {};
     for (const route of ROUTES) {
       const { TopicArn } = await this.sns.send(
@@ -226,8 +230,10 @@ class Stack {
     this.cleanups.push(() => this.browser.close());
   }
 
-  async createQueue(name) {
-    const { QueueUrl } = await this.sqs.send(new CreateQueueCommand({ QueueName: name }));
+  async createQueue(name, attributes = {}) {
+    const { QueueUrl } = await this.sqs.send(
+      new CreateQueueCommand({ QueueName: name, Attributes: attributes }),
+    );
     return QueueUrl;
   }
 
