@@ -1,0 +1,138 @@
+//! The notifier: delivers the pending notifications of the store to SNS.
+//!
+//! Delivery is at least once. A notification is claimed (leased) before it is
+//! published, so several gateway instances sharing one MongoDB do not send it twice;
+//! only an instance that dies between SNS accepting a message and recording that can
+//! cause a duplicate, after the lease expires. Failed publishes are retried with
+//! exponential backoff until SNS accepts them.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{TimeDelta, Utc};
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use super::notify::Notifier;
+use super::store::{Store, StoreError, StoredFeedback};
+use crate::health::{ComponentStatus, Health};
+use crate::metrics;
+
+/// How long a claimed notification is hidden from other notifiers; well above the
+/// SNS publish timeout.
+const LEASE: TimeDelta = TimeDelta::seconds(60);
+/// Longest sleep between looks at the store: picks up notifications that another
+/// instance stored or that a crashed instance left leased.
+const POLL: Duration = Duration::from_secs(5);
+
+/// Delay before the next attempt after `attempts` failed ones: `base * 2^(attempts-1)`,
+/// at most `max`, then scaled by a random factor in [0.5, 1] so notifications that
+/// failed together (an SNS outage) do not retry in lockstep.
+#[derive(Debug, Clone, Copy)]
+pub struct Backoff {
+    pub base: Duration,
+    pub max: Duration,
+}
+
+impl Backoff {
+    pub fn delay(&self, attempts: u32) -> Duration {
+        let exponent = attempts.saturating_sub(1).min(30);
+        let ceiling = self.base.saturating_mul(1 << exponent).min(self.max);
+        ceiling.mul_f64(rand::random_range(0.5..=1.0))
+    }
+}
+
+pub struct Outbox {
+    pub store: Store,
+    pub notifier: Notifier,
+    /// Signalled when a pending notification is stored, so it goes out at once.
+    pub wake: Arc<Notify>,
+    pub backoff: Backoff,
+    pub health: Health,
+}
+
+impl Outbox {
+    pub async fn run(self, stop: CancellationToken) {
+        loop {
+            let idle = match self.drain(&stop).await {
+                Ok(idle) => idle,
+                Err(e) => {
+                    tracing::warn!(error = %e, "outbox: feedback store failed; retrying");
+                    POLL
+                }
+            };
+            tokio::select! {
+                () = stop.cancelled() => return,
+                () = self.wake.notified() => {}
+                () = tokio::time::sleep(idle) => {}
+            }
+        }
+    }
+
+    /// Delivers every due notification; returns how long to sleep until the next one.
+    async fn drain(&self, stop: &CancellationToken) -> Result<Duration, StoreError> {
+        while !stop.is_cancelled() {
+            let now = Utc::now();
+            match self.store.claim_due(now, now + LEASE).await? {
+                Some(claimed) => self.deliver(claimed).await?,
+                None => break,
+            }
+        }
+        ::metrics::gauge!(metrics::OUTBOX_PENDING).set(self.store.pending_count().await? as f64);
+        let idle = match self.store.next_due().await? {
+            Some(due) => (due - Utc::now()).to_std().unwrap_or(Duration::ZERO),
+            None => POLL,
+        };
+        Ok(idle.min(POLL))
+    }
+
+    async fn deliver(&self, claimed: StoredFeedback) -> Result<(), StoreError> {
+        let record = &claimed.record;
+        match self.notifier.publish(record).await {
+            Ok(()) => {
+                ::metrics::counter!(metrics::NOTIFICATIONS, "outcome" => "sent").increment(1);
+                self.health.set("sns", ComponentStatus::ok("sns"));
+                tracing::debug!(id = %record.id, session = %record.session_id, "notification sent");
+                self.store.mark_sent(&record.id, Utc::now()).await
+            }
+            Err(e) => {
+                ::metrics::counter!(metrics::NOTIFICATIONS, "outcome" => "failed").increment(1);
+                self.health
+                    .set("sns", ComponentStatus::down("sns", format!("{e:#}")));
+                let attempts = record.notification.attempts;
+                let delay = self.backoff.delay(attempts);
+                tracing::warn!(id = %record.id, attempts, retry_in = ?delay, error = %format!("{e:#}"), "notification failed");
+                let at = Utc::now() + TimeDelta::from_std(delay).unwrap_or(LEASE);
+                self.store
+                    .reschedule(&record.id, at, &format!("{e:#}"))
+                    .await
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_with_jitter_up_to_the_cap() {
+        let backoff = Backoff {
+            base: Duration::from_millis(100),
+            max: Duration::from_secs(1),
+        };
+        for (attempts, ceiling_ms) in [(0, 100), (1, 100), (2, 200), (3, 400), (4, 800), (5, 1000)]
+        {
+            let ceiling = Duration::from_millis(ceiling_ms);
+            for _ in 0..50 {
+                let delay = backoff.delay(attempts);
+                assert!(
+                    delay >= ceiling / 2 && delay <= ceiling,
+                    "attempts {attempts}: {delay:?} outside [{:?}, {ceiling:?}]",
+                    ceiling / 2
+                );
+            }
+        }
+        assert!(backoff.delay(u32::MAX) <= backoff.max);
+    }
+}
