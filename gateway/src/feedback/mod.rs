@@ -59,14 +59,6 @@ pub enum FeedbackError {
     Internal(anyhow::Error),
 }
 
-/// The outcome of a submit.
-#[derive(Debug)]
-pub struct Submitted {
-    pub record: FeedbackRecord,
-    /// The same `Idempotency-Key` and body were submitted before: `record` is that one.
-    pub replayed: bool,
-}
-
 /// Accepts and lists feedback; cheap to clone.
 #[derive(Clone)]
 pub struct FeedbackService {
@@ -163,7 +155,7 @@ impl FeedbackService {
         session: SessionId,
         feedback: NewFeedback,
         key: Option<IdempotencyKey>,
-    ) -> Result<Submitted, FeedbackError> {
+    ) -> Result<FeedbackRecord, FeedbackError> {
         let id = Uuid::now_v7();
         let created_at = creation_time(id)?;
         let sentiment = Sentiment::of(feedback.rating);
@@ -203,19 +195,13 @@ impl FeedbackService {
                 if pending {
                     self.inner.wake.notify_one();
                 }
-                Ok(Submitted {
-                    record: stored.record,
-                    replayed: false,
-                })
+                Ok(stored.record)
             }
             Inserted::Duplicate(existing) => {
                 let same = existing.record.rating == stored.record.rating
                     && existing.record.comment == stored.record.comment;
                 if same {
-                    Ok(Submitted {
-                        record: existing.record,
-                        replayed: true,
-                    })
+                    Ok(existing.record)
                 } else {
                     Err(FeedbackError::IdempotencyConflict)
                 }

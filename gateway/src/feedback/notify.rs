@@ -104,10 +104,6 @@ impl Notifier {
         }
     }
 
-    pub fn routes(&self) -> &Routes {
-        &self.routes
-    }
-
     /// Publishes the record's notification to the topic of its sentiment.
     pub async fn publish(&self, record: &FeedbackRecord) -> anyhow::Result<()> {
         let topic = self

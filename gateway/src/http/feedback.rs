@@ -32,8 +32,8 @@ async fn submit(
         .get(IDEMPOTENCY_KEY)
         .map(|value| IdempotencyKey::parse(value.as_bytes()))
         .transpose()?;
-    let submitted = state.feedback.submit(session, feedback, key).await?;
-    Ok((StatusCode::CREATED, Json(submitted.record)))
+    let record = state.feedback.submit(session, feedback, key).await?;
+    Ok((StatusCode::CREATED, Json(record)))
 }
 
 #[derive(Debug, Deserialize)]

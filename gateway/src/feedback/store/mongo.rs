@@ -11,7 +11,7 @@ use anyhow::Context;
 use chrono::{DateTime, Utc};
 use futures::TryStreamExt;
 use mongodb::bson::{self, doc, Document};
-use mongodb::error::{ErrorKind, WriteFailure};
+use mongodb::error::{ErrorKind, WriteFailure, RETRYABLE_WRITE_ERROR};
 use mongodb::options::{ClientOptions, IndexOptions, ReturnDocument};
 use mongodb::{Client, Collection, IndexModel};
 use serde::{Deserialize, Serialize};
@@ -246,16 +246,20 @@ fn is_duplicate_key(e: &mongodb::error::Error) -> bool {
     )
 }
 
-/// Connection problems are [`StoreError::Unavailable`] (the client may retry); anything
-/// else is a bug or a misconfiguration.
+/// Connection problems and errors the server labels retryable (e.g. a primary stepping
+/// down) are [`StoreError::Unavailable`]: the client may retry. Anything else is a bug
+/// or a misconfiguration.
 fn classify(e: mongodb::error::Error, doing: &str) -> StoreError {
-    match e.kind.as_ref() {
+    let unreachable = matches!(
+        e.kind.as_ref(),
         ErrorKind::ServerSelection { .. }
-        | ErrorKind::Io(_)
-        | ErrorKind::ConnectionPoolCleared { .. } => {
-            StoreError::Unavailable(format!("{doing}: {e}"))
-        }
-        _ => StoreError::Other(anyhow::Error::new(e).context(doing.to_owned())),
+            | ErrorKind::Io(_)
+            | ErrorKind::ConnectionPoolCleared { .. }
+    );
+    if unreachable || e.contains_label(RETRYABLE_WRITE_ERROR) {
+        StoreError::Unavailable(format!("{doing}: {e}"))
+    } else {
+        StoreError::Other(anyhow::Error::new(e).context(doing.to_owned()))
     }
 }
 
