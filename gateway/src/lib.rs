@@ -76,6 +76,7 @@ pub async fn run(
         feedback,
         health,
         metrics: metrics::handle(),
+        stop: stop.clone(),
     };
     let addr = listener.local_addr()?;
     tracing::info!(%addr, demo = %config.demo_dir.display(), "listening");

@@ -1,17 +1,19 @@
-//! Load measurement of the feedback path: posts feedback at a fixed concurrency to a
-//! gateway running in this process, backed by the real MongoDB and SNS servers of
-//! `scripts/services.sh`, and reports post latency, throughput and how long the outbox
-//! took to publish every notification.
+//! Load measurement of the feedback path: posts feedback at a fixed concurrency to the
+//! gateway binary, backed by the real MongoDB and SNS servers of `scripts/services.sh`,
+//! and reports post latency, throughput and how long the outbox took to publish every
+//! notification.
 //!
 //! ```sh
 //! scripts/services.sh start && source .services/env
+//! cargo build --release -p gateway
 //! cargo run --release -p e2e-tests --example feedback_load -- [POSTS] [CONCURRENCY]
 //! ```
 
 use std::time::{Duration, Instant};
 
-use e2e_tests::app::TestApp;
-use e2e_tests::services::{self, TopicTap};
+use e2e_tests::feedback::{list, post};
+use e2e_tests::sns::TopicTap;
+use e2e_tests::{unique, Gateway, Services};
 use futures::StreamExt;
 use serde_json::json;
 use shared_types::NotificationStatus;
@@ -22,32 +24,25 @@ async fn main() {
     let posts: usize = args.next().map_or(2000, |a| a.parse().expect("POSTS"));
     let concurrency: usize = args.next().map_or(32, |a| a.parse().expect("CONCURRENCY"));
 
-    let aws = services::aws().await;
-    let tap = TopicTap::create(&aws, &services::unique("load")).await;
-    let database = services::unique("load");
-    let app = TestApp::start(|config| {
-        config.mongodb_uri = Some(services::mongodb_uri());
-        config.mongodb_database = database.clone();
-        config.sns_topic_feedback_good = tap.topic_arn.parse().unwrap();
-    })
-    .await;
+    let services = Services::from_env();
+    let tap = TopicTap::create(&services, &unique("load")).await;
+    let mut env = services.aws_env();
+    env.push(("MONGODB_URI", services.mongodb_uri.clone()));
+    env.push(("MONGODB_DATABASE", unique("load")));
+    env.push(("SNS_TOPIC_FEEDBACK_GOOD", tap.topic_arn.clone()));
+    env.push(("RUST_LOG", "warn".into()));
+    let gateway = Gateway::start(&env).await;
     // The first request settles the connection pool and the indexes.
-    app.post_feedback("warmup", json!({"rating": "down"}), None)
-        .await;
+    post(&gateway, "warmup", &json!({"rating": "down"}), None).await;
 
     let started = Instant::now();
     let mut latencies: Vec<Duration> = futures::stream::iter(0..posts)
         .map(|i| {
-            let app = &app;
+            let gateway = &gateway;
             async move {
+                let body = json!({"rating": "up", "comment": format!("feedback #{i}")});
                 let sent = Instant::now();
-                let response = app
-                    .post_feedback(
-                        &format!("load-{}", i % 100),
-                        json!({"rating": "up", "comment": format!("feedback #{i}")}),
-                        None,
-                    )
-                    .await;
+                let response = post(gateway, &format!("load-{}", i % 100), &body, None).await;
                 assert_eq!(response.status(), 201);
                 sent.elapsed()
             }
@@ -59,17 +54,16 @@ async fn main() {
 
     let mut received = 0;
     while received < posts {
-        let got = tap
-            .receive(posts - received, Duration::from_secs(30))
-            .await
-            .len();
-        assert!(got > 0, "notifications stopped at {received} of {posts}");
-        received += got;
+        let got = tap.receive(posts - received, Duration::from_secs(30)).await;
+        assert!(
+            !got.is_empty(),
+            "notifications stopped at {received} of {posts}"
+        );
+        received += got.len();
     }
     let published = started.elapsed();
-    let newest = app.list_feedback("load-0", "?limit=1").await.items;
+    let newest = list(&gateway, "load-0", "?limit=1").await.items;
     assert_eq!(newest[0].notification.status, NotificationStatus::Sent);
-    app.stop().await.unwrap();
 
     latencies.sort();
     let pct = |p: f64| latencies[((latencies.len() - 1) as f64 * p) as usize];
@@ -82,8 +76,7 @@ async fn main() {
         pct(1.0)
     );
     println!(
-        "all {posts} notifications published {:.2?} after the first post ({:.0}/s end to end)",
-        published,
+        "all {posts} notifications received {published:.2?} after the first post ({:.0}/s end to end)",
         posts as f64 / published.as_secs_f64()
     );
 }

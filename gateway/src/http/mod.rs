@@ -12,6 +12,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::http::{header, HeaderValue, Method};
 use axum::Router;
 use metrics_exporter_prometheus::PrometheusHandle;
+use tokio_util::sync::CancellationToken;
 use tower_http::cors::{AllowOrigin, Any, CorsLayer};
 use tower_http::services::ServeDir;
 use tower_http::trace::TraceLayer;
@@ -32,6 +33,8 @@ pub struct AppState {
     pub feedback: FeedbackService,
     pub health: Health,
     pub metrics: PrometheusHandle,
+    /// Cancelled on shutdown: ends the SSE streams so the server can drain.
+    pub stop: CancellationToken,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -68,5 +71,6 @@ fn cors(allowed: &str) -> CorsLayer {
             header::HeaderName::from_static("last-event-id"),
             header::HeaderName::from_static("idempotency-key"),
         ])
+        .max_age(std::time::Duration::from_secs(600))
         .expose_headers([header::RETRY_AFTER])
 }

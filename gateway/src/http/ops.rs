@@ -6,6 +6,7 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::json;
+use shared_types::{AuthMode, ServerInfo};
 
 use super::AppState;
 
@@ -14,6 +15,7 @@ pub fn router() -> Router<AppState> {
         .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
+        .route("/v1/info", get(info))
 }
 
 /// `200` when every configured component works, `503` otherwise; the body lists each.
@@ -29,6 +31,15 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
         "components": state.health.snapshot(),
     });
     (status, Json(body))
+}
+
+/// What a client needs to know before using the API.
+async fn info(State(state): State<AppState>) -> Json<ServerInfo> {
+    Json(ServerInfo {
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+        http_publish: state.config.http_publish,
+        auth: AuthMode::None,
+    })
 }
 
 async fn metrics(State(state): State<AppState>) -> String {

@@ -1,16 +1,338 @@
-//! Per-session merged state, replay buffer and subscriber fan-out.
-// SCAFFOLD: replaced by the hub implementation (issue 2).
+//! The hub: per-session merged state, a bounded replay buffer and subscriber fan-out.
+//!
+//! Every change, from SQS or HTTP, goes through [`Hub::apply`]: it is merged into the
+//! session's state ([`state`]), and the keys that won become one `metadata` event that is
+//! framed once ([`frame`]), kept in the session's ring buffer for `Last-Event-ID` resumes
+//! and broadcast to the session's subscribers ([`subscription`]).
+//!
+//! Memory is bounded per session: the ring buffer holds `REPLAY_BUFFER` events, and each
+//! subscriber lags at most `SUBSCRIBER_BUFFER` events behind before it is resynced with a
+//! snapshot. Sessions without subscribers or writes for `SESSION_IDLE_SECONDS` are dropped.
 
+mod frame;
+mod recent;
+mod state;
+mod subscription;
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use shared_types::{
+    EventId, Metadata, MetadataEvent, Operation, SessionId, SnapshotEvent, EVENT_METADATA,
+    EVENT_SNAPSHOT,
+};
+use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::Config;
+pub use frame::{retry_hint, Frame, HEARTBEAT};
+pub use subscription::Subscription;
 
+use crate::config::Config;
+use crate::metrics;
+use recent::RecentIds;
+use state::MergedState;
+
+/// SQS message ids remembered to apply a redelivered message once.
+const RECENT_MESSAGE_IDS: usize = 100_000;
+
+/// One change to a session's metadata, from any source.
+#[derive(Debug, Clone)]
+pub struct Change {
+    pub session_id: SessionId,
+    pub event: String,
+    pub operation: Operation,
+    pub metadata: Metadata,
+    pub timestamp: DateTime<Utc>,
+    pub source: Source,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// An SQS message; its `MessageId` identifies redeliveries.
+    Sqs { message_id: String },
+    /// `POST /v1/sessions/{id}/metadata`.
+    Http,
+}
+
+impl Source {
+    fn label(&self) -> &'static str {
+        match self {
+            Self::Sqs { .. } => "sqs",
+            Self::Http => "http",
+        }
+    }
+}
+
+/// What [`Hub::apply`] did with a change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    /// Id of the event sent to subscribers; `None` when no key changed.
+    pub event_id: Option<EventId>,
+    pub applied: Vec<String>,
+    pub ignored: Vec<String>,
+}
+
+/// The registry of sessions; cheap to clone.
 #[derive(Clone)]
-pub struct Hub {}
+pub struct Hub {
+    inner: Arc<HubInner>,
+}
+
+struct HubInner {
+    sessions: Mutex<HashMap<SessionId, Arc<Session>>>,
+    recent_message_ids: Mutex<RecentIds>,
+    replay_capacity: usize,
+    subscriber_buffer: usize,
+    /// The newest epoch handed out; epochs are Unix milliseconds, bumped to stay unique.
+    last_epoch: AtomicU64,
+}
+
+struct Session {
+    id: SessionId,
+    inner: Mutex<SessionInner>,
+    /// Carries each framed event to the subscribers; its capacity is the subscriber buffer.
+    sender: broadcast::Sender<Frame>,
+}
+
+struct SessionInner {
+    epoch: u64,
+    seq: u64,
+    state: MergedState,
+    replay: VecDeque<Frame>,
+    touched: Instant,
+    /// Set when the idle sweep dropped the session; a writer holding it must look again.
+    evicted: bool,
+}
 
 impl Hub {
-    pub fn new(_config: &Config, _stop: CancellationToken) -> Self {
+    /// Creates the hub and starts its idle-session sweep, which ends with `stop`.
+    pub fn new(config: &Config, stop: CancellationToken) -> Self {
         tracing::info!(component = "hub", backend = "in-memory", "session state");
-        Self {}
+        let hub = Self {
+            inner: Arc::new(HubInner {
+                sessions: Mutex::default(),
+                recent_message_ids: Mutex::new(RecentIds::new(RECENT_MESSAGE_IDS)),
+                replay_capacity: config.replay_buffer as usize,
+                subscriber_buffer: config.subscriber_buffer as usize,
+                last_epoch: AtomicU64::new(0),
+            }),
+        };
+        let idle = config.session_idle();
+        let sweeper = hub.clone();
+        tokio::spawn(async move {
+            let period = (idle / 4).clamp(Duration::from_secs(1), Duration::from_secs(60));
+            let mut tick = tokio::time::interval(period);
+            loop {
+                tokio::select! {
+                    () = stop.cancelled() => return,
+                    _ = tick.tick() => sweeper.evict_idle(idle),
+                }
+            }
+        });
+        hub
+    }
+
+    /// Merges `change` into its session and forwards the keys that won to subscribers.
+    pub fn apply(&self, change: Change) -> Outcome {
+        let source = change.source.label();
+        if let Source::Sqs { message_id } = &change.source {
+            let mut recent = self.inner.recent_message_ids.lock().expect("hub lock");
+            if !recent.insert(message_id) {
+                ::metrics::counter!(metrics::EVENTS_IGNORED, "reason" => "duplicate_message")
+                    .increment(1);
+                return Outcome {
+                    event_id: None,
+                    applied: Vec::new(),
+                    ignored: change.metadata.keys().cloned().collect(),
+                };
+            }
+        }
+        loop {
+            let session = self.session(&change.session_id);
+            let mut inner = session.inner.lock().expect("session lock");
+            if inner.evicted {
+                continue;
+            }
+            inner.touched = Instant::now();
+            let merge =
+                inner
+                    .state
+                    .merge(change.operation, change.metadata.clone(), change.timestamp);
+            if !merge.ignored.is_empty() {
+                ::metrics::counter!(metrics::EVENTS_IGNORED, "reason" => "stale")
+                    .increment(merge.ignored.len() as u64);
+            }
+            if merge.applied.is_empty() {
+                return Outcome {
+                    event_id: None,
+                    applied: Vec::new(),
+                    ignored: merge.ignored,
+                };
+            }
+            ::metrics::counter!(metrics::EVENTS_APPLIED, "source" => source).increment(1);
+            inner.seq += 1;
+            let id = EventId {
+                epoch: inner.epoch,
+                seq: inner.seq,
+            };
+            let applied = merge.applied.keys().cloned().collect();
+            let event = MetadataEvent {
+                session_id: session.id.clone(),
+                event: change.event,
+                operation: change.operation,
+                metadata: merge.applied,
+                timestamp: change.timestamp,
+            };
+            let frame = Frame::new(id, EVENT_METADATA, &event);
+            if inner.replay.len() == self.inner.replay_capacity {
+                inner.replay.pop_front();
+            }
+            inner.replay.push_back(frame.clone());
+            // Sent under the session lock so that a subscriber that joins concurrently
+            // sees each event exactly once: in its initial frames or on its receiver.
+            let _ = session.sender.send(frame);
+            return Outcome {
+                event_id: Some(id),
+                applied,
+                ignored: merge.ignored,
+            };
+        }
+    }
+
+    /// The current merged metadata of a session (empty for a session never written).
+    pub fn snapshot(&self, session_id: &SessionId) -> SnapshotEvent {
+        let session = self
+            .inner
+            .sessions
+            .lock()
+            .expect("hub lock")
+            .get(session_id)
+            .cloned();
+        match session {
+            Some(session) => session.snapshot(&session.inner.lock().expect("session lock")),
+            None => SnapshotEvent {
+                session_id: session_id.clone(),
+                metadata: Metadata::new(),
+                updated_at: None,
+                last_event_id: None,
+            },
+        }
+    }
+
+    /// Subscribes to a session. A `resume` id the buffer still covers replays the events
+    /// after it; any other id, or none, starts with a snapshot.
+    pub fn subscribe(&self, session_id: &SessionId, resume: Option<EventId>) -> Subscription {
+        loop {
+            let session = self.session(session_id);
+            let mut inner = session.inner.lock().expect("session lock");
+            if inner.evicted {
+                continue;
+            }
+            inner.touched = Instant::now();
+            let receiver = session.sender.subscribe();
+            let (initial, last_seq) = match resume.and_then(|id| inner.replay_after(id)) {
+                Some(frames) => (frames, inner.seq),
+                None => {
+                    let frame =
+                        Frame::new(inner.event_id(), EVENT_SNAPSHOT, &session.snapshot(&inner));
+                    (vec![frame.bytes], inner.seq)
+                }
+            };
+            drop(inner);
+            return Subscription::new(session, receiver, initial, last_seq);
+        }
+    }
+
+    fn session(&self, id: &SessionId) -> Arc<Session> {
+        let mut sessions = self.inner.sessions.lock().expect("hub lock");
+        if let Some(session) = sessions.get(id) {
+            return session.clone();
+        }
+        let session = Arc::new(Session {
+            id: id.clone(),
+            inner: Mutex::new(SessionInner {
+                epoch: self.next_epoch(),
+                seq: 0,
+                state: MergedState::default(),
+                replay: VecDeque::with_capacity(self.inner.replay_capacity.min(64)),
+                touched: Instant::now(),
+                evicted: false,
+            }),
+            sender: broadcast::channel(self.inner.subscriber_buffer).0,
+        });
+        sessions.insert(id.clone(), session.clone());
+        session
+    }
+
+    /// A new epoch: the current Unix time in milliseconds, or one more than the last
+    /// epoch when that is not smaller, so epochs never repeat within a process and a
+    /// restarted gateway's epochs are newer than its predecessor's.
+    fn next_epoch(&self) -> u64 {
+        let now = Utc::now().timestamp_millis().max(0) as u64;
+        let previous = self
+            .inner
+            .last_epoch
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |last| {
+                Some(now.max(last + 1))
+            })
+            .expect("the update always succeeds");
+        now.max(previous + 1)
+    }
+
+    fn evict_idle(&self, idle: Duration) {
+        let mut sessions = self.inner.sessions.lock().expect("hub lock");
+        sessions.retain(|_, session| {
+            let mut inner = session.inner.lock().expect("session lock");
+            let keep = session.sender.receiver_count() > 0 || inner.touched.elapsed() < idle;
+            inner.evicted = !keep;
+            keep
+        });
+    }
+}
+
+impl Session {
+    fn snapshot(&self, inner: &SessionInner) -> SnapshotEvent {
+        SnapshotEvent {
+            session_id: self.id.clone(),
+            metadata: inner.state.metadata().clone(),
+            updated_at: inner.state.updated_at(),
+            last_event_id: Some(inner.event_id()),
+        }
+    }
+
+    /// A snapshot frame for a subscriber that fell behind, and the seq it covers.
+    fn resync(&self) -> Frame {
+        let inner = self.inner.lock().expect("session lock");
+        Frame::new(inner.event_id(), EVENT_SNAPSHOT, &self.snapshot(&inner))
+    }
+}
+
+impl SessionInner {
+    fn event_id(&self) -> EventId {
+        EventId {
+            epoch: self.epoch,
+            seq: self.seq,
+        }
+    }
+
+    /// The framed events after `id`, if the buffer holds all of them.
+    fn replay_after(&self, id: EventId) -> Option<Vec<bytes::Bytes>> {
+        if id.epoch != self.epoch || id.seq > self.seq {
+            return None;
+        }
+        let oldest = self.replay.front().map_or(self.seq + 1, |f| f.id.seq);
+        if id.seq + 1 < oldest {
+            return None;
+        }
+        Some(
+            self.replay
+                .iter()
+                .filter(|f| f.id.seq > id.seq)
+                .map(|f| f.bytes.clone())
+                .collect(),
+        )
     }
 }

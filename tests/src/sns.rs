@@ -1,53 +1,15 @@
-//! The real services the tests talk to, found through the variables that
-//! `scripts/services.sh start` writes to `.services/env`.
+//! Reading what is published to SNS: an SQS queue subscribed to a topic (without raw
+//! delivery, so the subject and attributes arrive in the notification envelope).
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
-use aws_config::{BehaviorVersion, SdkConfig};
 use aws_sdk_sqs::types::QueueAttributeName;
 use serde::Deserialize;
 
-fn required(name: &str) -> String {
-    std::env::var(name).unwrap_or_else(|_| {
-        panic!("{name} is not set: run `scripts/services.sh start && source .services/env` first")
-    })
-}
+use crate::{unique, Services};
 
-/// `MONGODB_URI` of the shared test server.
-pub fn mongodb_uri() -> String {
-    required("MONGODB_URI")
-}
-
-/// The `secantusd-py` binary, for tests that need a MongoDB of their own to stop.
-pub fn secantusd_bin() -> String {
-    required("SECANTUSD_BIN")
-}
-
-/// A name no other test run uses, for databases, topics and queues.
-pub fn unique(prefix: &str) -> String {
-    format!("{prefix}-{}", uuid::Uuid::new_v4().simple())
-}
-
-/// A free port on the loopback interface.
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// The AWS configuration pointing at the local SQS/SNS server.
-pub async fn aws() -> SdkConfig {
-    let endpoint = required("AWS_ENDPOINT_URL");
-    assert!(
-        endpoint.starts_with("http://127.0.0.1:"),
-        "tests only talk to local services, not {endpoint}"
-    );
-    aws_config::defaults(BehaviorVersion::latest()).load().await
-}
-
-/// An SNS notification as an SQS subscriber without raw delivery receives it.
+/// An SNS notification as an SQS subscriber receives it.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct Envelope {
@@ -55,7 +17,7 @@ pub struct Envelope {
     pub subject: Option<String>,
     pub message: String,
     #[serde(default)]
-    pub message_attributes: std::collections::BTreeMap<String, Attribute>,
+    pub message_attributes: BTreeMap<String, Attribute>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -66,7 +28,16 @@ pub struct Attribute {
     pub value: String,
 }
 
-/// An SNS topic with an SQS queue subscribed to it, to read what is published.
+impl Attribute {
+    pub fn string(value: &str) -> Self {
+        Self {
+            kind: "String".into(),
+            value: value.into(),
+        }
+    }
+}
+
+/// An SNS topic with a fresh SQS queue subscribed to it.
 pub struct TopicTap {
     pub topic_arn: String,
     queue_url: String,
@@ -74,16 +45,16 @@ pub struct TopicTap {
 }
 
 impl TopicTap {
-    /// Creates (or reuses) the topic `name` and subscribes a fresh queue to it.
-    pub async fn create(aws: &SdkConfig, name: &str) -> Self {
-        let sns = aws_sdk_sns::Client::new(aws);
-        let sqs = aws_sdk_sqs::Client::new(aws);
+    /// Creates (or reuses) the topic `name` and subscribes a new queue to it.
+    pub async fn create(services: &Services, name: &str) -> Self {
+        let sns = services.sns().await;
+        let sqs = services.sqs().await;
         let topic_arn = sns
             .create_topic()
             .name(name)
             .send()
             .await
-            .expect("create topic")
+            .expect("creating the topic")
             .topic_arn
             .expect("a topic ARN");
         let queue_url = sqs
@@ -91,7 +62,7 @@ impl TopicTap {
             .queue_name(unique("tap"))
             .send()
             .await
-            .expect("create queue")
+            .expect("creating the queue")
             .queue_url
             .expect("a queue URL");
         let queue_arn = sqs
@@ -100,7 +71,7 @@ impl TopicTap {
             .attribute_names(QueueAttributeName::QueueArn)
             .send()
             .await
-            .expect("queue attributes")
+            .expect("reading the queue ARN")
             .attributes
             .and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned())
             .expect("a queue ARN");
@@ -110,7 +81,7 @@ impl TopicTap {
             .endpoint(queue_arn)
             .send()
             .await
-            .expect("subscribe the queue");
+            .expect("subscribing the queue");
         Self {
             topic_arn,
             queue_url,
@@ -118,7 +89,7 @@ impl TopicTap {
         }
     }
 
-    /// Receives notifications until `count` arrived or `within` passed.
+    /// Receives (and deletes) notifications until `count` arrived or `within` passed.
     pub async fn receive(&self, count: usize, within: Duration) -> Vec<Envelope> {
         let deadline = tokio::time::Instant::now() + within;
         let mut received = Vec::new();
@@ -131,9 +102,9 @@ impl TopicTap {
                 .wait_time_seconds(1)
                 .send()
                 .await
-                .expect("receive");
+                .expect("receiving from the tap queue");
             for message in answer.messages.unwrap_or_default() {
-                let body = message.body.expect("a body");
+                let body = message.body.expect("a message body");
                 received.push(serde_json::from_str(&body).expect("an SNS envelope"));
                 self.sqs
                     .delete_message()
@@ -141,7 +112,7 @@ impl TopicTap {
                     .receipt_handle(message.receipt_handle.expect("a receipt handle"))
                     .send()
                     .await
-                    .expect("delete");
+                    .expect("deleting from the tap queue");
             }
         }
         received
