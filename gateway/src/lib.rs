@@ -11,8 +11,10 @@
 //! - [`health`]: per-component readiness for `/readyz`.
 //! - [`metrics`]: Prometheus metric names and the recorder.
 //! - [`aws`]: the shared AWS SDK configuration.
+//! - [`backoff`]: exponential backoff with jitter for retry loops.
 
 pub mod aws;
+pub mod backoff;
 pub mod config;
 pub mod feedback;
 pub mod health;

@@ -1,0 +1,245 @@
+//! The SQS metadata queue consumer.
+//!
+//! `SQS_POLLERS` tasks long-poll the queue (up to 10 messages, `SQS_WAIT_SECONDS`). Each
+//! message is parsed as the producer's [`MetadataMessage`] and applied to the hub; only
+//! then is it deleted, in one batch per receive, so a crash between the two redelivers it
+//! (the hub applies a redelivered `MessageId` once). A message that does not parse is
+//! logged with its `MessageId`, counted, and left in the queue: after `maxReceiveCount`
+//! receives the queue's redrive policy moves it to the dead-letter queue, where it can be
+//! inspected. Errors back off exponentially with jitter. Works with standard and FIFO
+//! queues alike (the body is the truth; message attributes are not needed).
+
+use std::time::Duration;
+
+use anyhow::Context;
+use aws_config::SdkConfig;
+use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, Message};
+use aws_sdk_sqs::Client;
+use shared_types::MetadataMessage;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::backoff::Backoff;
+use crate::config::Config;
+use crate::health::{ComponentStatus, Health};
+use crate::hub::{Change, Hub, Source};
+use crate::metrics;
+
+const COMPONENT: &str = "sqs";
+
+/// Starts the pollers, or reports SQS ingest as disabled when no queue is configured.
+pub async fn start(
+    config: &Config,
+    aws: Option<&SdkConfig>,
+    hub: Hub,
+    health: &Health,
+    tasks: &TaskTracker,
+    stop: CancellationToken,
+) -> anyhow::Result<()> {
+    let Some(queue_url) = config.sqs_metadata_queue_url.clone() else {
+        tracing::info!(
+            component = COMPONENT,
+            backend = "disabled",
+            "SQS ingest off (SQS_METADATA_QUEUE_URL unset); publish over HTTP"
+        );
+        health.set(COMPONENT, ComponentStatus::ok("disabled"));
+        return Ok(());
+    };
+    let aws = aws.context("SQS_METADATA_QUEUE_URL is set but the AWS configuration is not")?;
+    let poller = Poller {
+        client: Client::new(aws),
+        queue_url,
+        wait_seconds: i32::from(config.sqs_wait_seconds),
+        hub,
+        health: health.clone(),
+    };
+    tracing::info!(
+        component = COMPONENT,
+        backend = "sqs",
+        queue = %poller.queue_url,
+        pollers = config.sqs_pollers,
+        "SQS ingest on"
+    );
+    poller.check_queue().await;
+    for _ in 0..config.sqs_pollers {
+        let poller = poller.clone();
+        let stop = stop.clone();
+        tasks.spawn(async move { poller.run(stop).await });
+    }
+    Ok(())
+}
+
+#[derive(Clone)]
+struct Poller {
+    client: Client,
+    queue_url: String,
+    wait_seconds: i32,
+    hub: Hub,
+    health: Health,
+}
+
+impl Poller {
+    /// Reports readiness right away instead of after the first long poll.
+    async fn check_queue(&self) {
+        let result = self
+            .client
+            .get_queue_attributes()
+            .queue_url(&self.queue_url)
+            .send()
+            .await;
+        match result {
+            Ok(_) => self.health.set(COMPONENT, ComponentStatus::ok("sqs")),
+            Err(err) => self.health.set(
+                COMPONENT,
+                ComponentStatus::down("sqs", aws_sdk_sqs::error::DisplayErrorContext(err)),
+            ),
+        }
+    }
+
+    /// Receives, applies and deletes until `stop`; an in-flight long poll is abandoned.
+    async fn run(self, stop: CancellationToken) {
+        let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(30));
+        loop {
+            let receive = self
+                .client
+                .receive_message()
+                .queue_url(&self.queue_url)
+                .max_number_of_messages(10)
+                .wait_time_seconds(self.wait_seconds)
+                .send();
+            let received = tokio::select! {
+                () = stop.cancelled() => return,
+                received = receive => received,
+            };
+            match received {
+                Ok(output) => {
+                    self.health.set(COMPONENT, ComponentStatus::ok("sqs"));
+                    backoff.reset();
+                    self.handle(output.messages.unwrap_or_default()).await;
+                }
+                Err(err) => {
+                    let err = aws_sdk_sqs::error::DisplayErrorContext(err);
+                    ::metrics::counter!(metrics::SQS_ERRORS, "op" => "receive").increment(1);
+                    self.health
+                        .set(COMPONENT, ComponentStatus::down("sqs", &err));
+                    let delay = backoff.next_delay();
+                    tracing::warn!(error = %err, retry_in = ?delay, "SQS receive failed");
+                    tokio::select! {
+                        () = stop.cancelled() => return,
+                        () = tokio::time::sleep(delay) => {}
+                    }
+                }
+            }
+        }
+    }
+
+    /// Applies every well-formed message, then deletes those in one batch.
+    async fn handle(&self, messages: Vec<Message>) {
+        let mut applied = Vec::with_capacity(messages.len());
+        for message in messages {
+            let message_id = message.message_id.unwrap_or_default();
+            match parse(message.body.as_deref()) {
+                Ok(parsed) => {
+                    self.hub.apply(Change {
+                        session_id: parsed.session_id,
+                        event: parsed.event,
+                        operation: parsed.operation,
+                        metadata: parsed.metadata,
+                        timestamp: parsed.timestamp,
+                        source: Source::Sqs {
+                            message_id: message_id.clone(),
+                        },
+                    });
+                    if let Some(receipt) = message.receipt_handle {
+                        applied.push((message_id, receipt));
+                    }
+                }
+                Err(rejection) => {
+                    ::metrics::counter!(metrics::SQS_REJECTED, "reason" => rejection.reason)
+                        .increment(1);
+                    tracing::warn!(
+                        %message_id,
+                        reason = rejection.reason,
+                        error = %rejection.detail,
+                        "malformed SQS message left in the queue for its dead-letter queue"
+                    );
+                }
+            }
+        }
+        if !applied.is_empty() {
+            self.delete(applied).await;
+        }
+    }
+
+    /// Deletes applied messages; a failed delete only means a redelivery, which the hub
+    /// recognises by `MessageId`.
+    async fn delete(&self, applied: Vec<(String, String)>) {
+        let entries = applied
+            .into_iter()
+            .enumerate()
+            .map(|(i, (_, receipt))| {
+                DeleteMessageBatchRequestEntry::builder()
+                    .id(i.to_string())
+                    .receipt_handle(receipt)
+                    .build()
+                    .expect("id and receipt handle are set")
+            })
+            .collect();
+        let result = self
+            .client
+            .delete_message_batch()
+            .queue_url(&self.queue_url)
+            .set_entries(Some(entries))
+            .send()
+            .await;
+        match result {
+            Ok(output) if output.failed.is_empty() => {}
+            Ok(output) => {
+                ::metrics::counter!(metrics::SQS_ERRORS, "op" => "delete")
+                    .increment(output.failed.len() as u64);
+                for failed in output.failed {
+                    tracing::warn!(code = failed.code, message = ?failed.message, "SQS delete failed; the message will be redelivered");
+                }
+            }
+            Err(err) => {
+                ::metrics::counter!(metrics::SQS_ERRORS, "op" => "delete").increment(1);
+                tracing::warn!(error = %aws_sdk_sqs::error::DisplayErrorContext(err), "SQS batch delete failed; the messages will be redelivered");
+            }
+        }
+    }
+}
+
+/// Why a message was rejected: a metric label and the parser's words.
+#[derive(Debug)]
+struct Rejection {
+    reason: &'static str,
+    detail: String,
+}
+
+fn parse(body: Option<&str>) -> Result<MetadataMessage, Rejection> {
+    let body = body.ok_or(Rejection {
+        reason: "empty_body",
+        detail: "the message has no body".into(),
+    })?;
+    serde_json::from_str(body).map_err(|err| Rejection {
+        reason: match err.classify() {
+            serde_json::error::Category::Data => "invalid_message",
+            _ => "invalid_json",
+        },
+        detail: err.to_string(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rejections_say_why() {
+        assert_eq!(parse(None).unwrap_err().reason, "empty_body");
+        assert_eq!(parse(Some("{not json")).unwrap_err().reason, "invalid_json");
+        let wrong = parse(Some(r#"{"session_id":"s","operation":"upsert","metadata":{},"timestamp":"2024-01-26T10:30:45"}"#)).unwrap_err();
+        assert_eq!(wrong.reason, "invalid_message");
+        assert!(wrong.detail.contains("upsert"), "{}", wrong.detail);
+    }
+}

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh machine: installs what it needs (idempotently, into
+# ignored folders), starts the real services on free loopback ports, runs every test,
+# and stops the services again.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+
+step() { printf '\n=== %s\n' "$*"; }
+# Every runner's output also goes to this log, for the summary line at the end.
+mkdir -p test-artifacts
+log=test-artifacts/test.log
+: >"$log"
+record() { "$@" 2>&1 | tee -a "$log"; }
+
+step "toolchain"
+rustup component add rustfmt clippy >/dev/null 2>&1 || true
+rustup target add wasm32-unknown-unknown >/dev/null
+
+step "format and lints"
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets -- -D warnings
+
+step "shared-types compiles for wasm32"
+cargo check -p shared-types --target wasm32-unknown-unknown
+
+step "unit tests (before the services' environment is loaded: they test the defaults)"
+record cargo test --workspace --exclude e2e-tests
+
+step "real services (moto_server for SQS/SNS, secantusd-py for MongoDB)"
+bash scripts/services.sh start
+trap 'bash scripts/services.sh stop' EXIT
+# shellcheck disable=SC1091
+source .services/env
+
+step "gateway binary for the end-to-end tests"
+cargo build -p gateway
+
+step "end-to-end tests against the gateway binary and the real services"
+record cargo test -p e2e-tests --tests
+
+step "summary"
+# cargo: "test result: ok. N passed; M failed"; node --test: "# pass N" / "# fail M".
+awk '/^test result:/ { p += $4; f += $6 }
+     /^# pass / { p += $3 } /^# fail / { f += $3 }
+     END { printf "summary: %d passed, %d failed\n", p, f; exit (f > 0) }' "$log"
