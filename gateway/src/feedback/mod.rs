@@ -26,12 +26,13 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use uuid::Uuid;
 
+use crate::backoff::Backoff;
 use crate::config::Config;
 use crate::health::{ComponentStatus, Health};
 use crate::metrics;
 use input::{IdempotencyKey, NewFeedback, PageRequest};
 use notify::{Notifier, Routes};
-use outbox::{Backoff, Outbox};
+use outbox::Outbox;
 use store::{Inserted, MemoryStore, MongoStore, Store, StoreError, StoredFeedback};
 
 /// How often the MongoDB connection and the SNS topics are checked for `/readyz`.
@@ -128,10 +129,10 @@ pub async fn start(
             store: store.clone(),
             notifier,
             wake: wake.clone(),
-            backoff: Backoff {
-                base: Duration::from_millis(config.feedback_retry_base_ms),
-                max: Duration::from_millis(config.feedback_retry_max_ms),
-            },
+            backoff: Backoff::new(
+                Duration::from_millis(config.feedback_retry_base_ms),
+                Duration::from_millis(config.feedback_retry_max_ms),
+            ),
             health: health.clone(),
         };
         tasks.spawn(outbox.run(stop));

@@ -15,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::notify::Notifier;
 use super::store::{Store, StoreError, StoredFeedback};
+use crate::backoff::Backoff;
 use crate::health::{ComponentStatus, Health};
 use crate::metrics;
 
@@ -25,28 +26,12 @@ const LEASE: TimeDelta = TimeDelta::seconds(60);
 /// instance stored or that a crashed instance left leased.
 const POLL: Duration = Duration::from_secs(5);
 
-/// Delay before the next attempt after `attempts` failed ones: `base * 2^(attempts-1)`,
-/// at most `max`, then scaled by a random factor in [0.5, 1] so notifications that
-/// failed together (an SNS outage) do not retry in lockstep.
-#[derive(Debug, Clone, Copy)]
-pub struct Backoff {
-    pub base: Duration,
-    pub max: Duration,
-}
-
-impl Backoff {
-    pub fn delay(&self, attempts: u32) -> Duration {
-        let exponent = attempts.saturating_sub(1).min(30);
-        let ceiling = self.base.saturating_mul(1 << exponent).min(self.max);
-        ceiling.mul_f64(rand::random_range(0.5..=1.0))
-    }
-}
-
 pub struct Outbox {
     pub store: Store,
     pub notifier: Notifier,
     /// Signalled when a pending notification is stored, so it goes out at once.
     pub wake: Arc<Notify>,
+    /// Retry delays, from the attempt count stored with each notification.
     pub backoff: Backoff,
     pub health: Health,
 }
@@ -100,7 +85,8 @@ impl Outbox {
                 self.health
                     .set("sns", ComponentStatus::down("sns", format!("{e:#}")));
                 let attempts = record.notification.attempts;
-                let delay = self.backoff.delay(attempts);
+                // `attempts` counts this failed one: the first failure waits `base`.
+                let delay = self.backoff.delay_for(attempts.saturating_sub(1));
                 tracing::warn!(id = %record.id, attempts, retry_in = ?delay, error = %format!("{e:#}"), "notification failed");
                 let at = Utc::now() + TimeDelta::from_std(delay).unwrap_or(LEASE);
                 self.store
@@ -108,31 +94,5 @@ impl Outbox {
                     .await
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn backoff_doubles_with_jitter_up_to_the_cap() {
-        let backoff = Backoff {
-            base: Duration::from_millis(100),
-            max: Duration::from_secs(1),
-        };
-        for (attempts, ceiling_ms) in [(0, 100), (1, 100), (2, 200), (3, 400), (4, 800), (5, 1000)]
-        {
-            let ceiling = Duration::from_millis(ceiling_ms);
-            for _ in 0..50 {
-                let delay = backoff.delay(attempts);
-                assert!(
-                    delay >= ceiling / 2 && delay <= ceiling,
-                    "attempts {attempts}: {delay:?} outside [{:?}, {ceiling:?}]",
-                    ceiling / 2
-                );
-            }
-        }
-        assert!(backoff.delay(u32::MAX) <= backoff.max);
     }
 }
