@@ -112,6 +112,7 @@ export class SessionWatch {
     if (error.fatal) {
       this.fatal = error;
       this.setBadge("error", "error", describeError(error));
+      this.status.setEmptyMessage("Not connected: see the error above.");
     }
   }
 

@@ -47,6 +47,11 @@ export class StatusPanel {
     this.empty.hidden = false;
   }
 
+  /** What the panel says while it has no rows (e.g. why there is no session to show). */
+  setEmptyMessage(message: string): void {
+    this.empty.textContent = message;
+  }
+
   private render(now: number): void {
     const keys = Object.keys(this.view).sort();
     const rows = keys.map((key) => {

@@ -228,6 +228,7 @@ describe("QA demo page", () => {
     await waitForBadge(page, "error");
     // The SDK rejects it before sending anything; the reason is its message.
     assert.match((await badge(page)).detail, /^invalid_argument: session id contains ' '/);
+    assert.equal(await page.textContent("#status-empty"), "Not connected: see the error above.");
     await screenshot(page, "11-error");
   });
 });
