@@ -10,9 +10,11 @@
 //! - [`http`]: the axum router, one module per group of endpoints, one error type.
 //! - [`health`]: per-component readiness for `/readyz`.
 //! - [`metrics`]: Prometheus metric names and the recorder.
+//! - [`auth`]: optional JWT authentication of client requests.
 //! - [`aws`]: the shared AWS SDK configuration.
 //! - [`backoff`]: exponential backoff with jitter for retry loops.
 
+pub mod auth;
 pub mod aws;
 pub mod backoff;
 pub mod config;
@@ -77,6 +79,7 @@ pub async fn run(
         hub,
         feedback,
         health,
+        auth: auth::Auth::new(&config),
         metrics: metrics::handle(),
         stop: stop.clone(),
     };
