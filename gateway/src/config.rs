@@ -59,6 +59,16 @@ pub struct Config {
     #[arg(long, env = "FEEDBACK_COMMENT_MAX_CHARS", default_value_t = 2000)]
     pub feedback_comment_max_chars: usize,
 
+    /// Delay before the first retry of a failed SNS publish, in milliseconds; it doubles
+    /// with each further failure.
+    #[arg(long, env = "FEEDBACK_RETRY_BASE_MS", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub feedback_retry_base_ms: u64,
+
+    /// Longest delay between retries of a failed SNS publish, in milliseconds. Retries
+    /// go on until SNS accepts the notification.
+    #[arg(long, env = "FEEDBACK_RETRY_MAX_MS", default_value_t = 300_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub feedback_retry_max_ms: u64,
+
     /// Accept `POST /v1/sessions/{id}/metadata` (publish without SQS).
     #[arg(long, env = "HTTP_PUBLISH", default_value_t = true, action = clap::ArgAction::Set)]
     pub http_publish: bool,

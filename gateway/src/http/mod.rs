@@ -18,7 +18,7 @@ use tower_http::services::ServeDir;
 use tower_http::trace::TraceLayer;
 
 pub use error::ApiError;
-pub use extract::{ApiJson, SessionPath};
+pub use extract::{ApiJson, ApiQuery, SessionPath};
 
 use crate::auth::{self, Auth};
 use crate::config::Config;
