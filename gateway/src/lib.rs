@@ -85,6 +85,12 @@ pub async fn run(
     };
     let addr = listener.local_addr()?;
     tracing::info!(%addr, demo = %config.demo_dir.display(), "listening");
+    if !config.demo_dir.join("index.html").exists() {
+        tracing::warn!(
+            demo = %config.demo_dir.display(),
+            "the QA page is not built; scripts/run.sh (or scripts/build-demo.sh) builds it"
+        );
+    }
 
     let on_shutdown = stop.clone();
     tokio::spawn(async move {
