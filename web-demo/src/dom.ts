@@ -55,10 +55,13 @@ export function describeError(err: GatewayError): string {
   return `${status}${err.code}: ${err.message}`;
 }
 
-/** Shows a result box: a heading line and key/value rows, styled as success or error. */
+/**
+ * Shows a result box: a heading line and key/value rows, styled as success, error, or
+ * pending (a request in flight, so an earlier result is never mistaken for its answer).
+ */
 export function showResult(
   box: HTMLElement,
-  kind: "ok" | "error",
+  kind: "ok" | "error" | "pending",
   heading: string,
   rows: [string, string][],
 ): void {

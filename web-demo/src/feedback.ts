@@ -19,6 +19,7 @@ export function setupFeedback(client: () => GatewayClient, sessionId: () => stri
     const rating: Rating | null = choice === "up" || choice === "down" ? choice : null;
     const comment = byId<HTMLTextAreaElement>("comment").value;
     button.disabled = true;
+    showResult(result, "pending", "Sending…", []);
     try {
       const record = await client().sendFeedback(id, { rating, comment });
       showResult(result, "ok", "Stored", [

@@ -23,6 +23,7 @@ export function setupPublish(client: () => GatewayClient, sessionId: () => strin
     }
     const operation = byId<HTMLSelectElement>("operation").value === "delete" ? "delete" : "update";
     button.disabled = true;
+    showResult(result, "pending", "Publishing…", []);
     try {
       const response = await client().publish(id, { operation, metadata });
       showResult(result, "ok", "Published", [

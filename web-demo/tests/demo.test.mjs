@@ -133,7 +133,12 @@ describe("QA demo page", () => {
       await page.getByRole("button", { name: "Send feedback" }).click();
 
       const result = page.locator("#feedback-result");
-      await result.locator(".result-head", { hasText: /^Stored$/ }).waitFor();
+      // The answer to this request: the box holds the comment just sent.
+      await page
+        .locator('#feedback-result[data-kind="ok"]', { hasText: comment })
+        .or(page.locator('#feedback-result[data-kind="error"]'))
+        .waitFor();
+      assert.equal(await result.locator(".result-head").textContent(), "Stored");
       const record = Object.fromEntries(
         await result.locator("dt").evaluateAll((dts) => dts.map((dt) => [dt.textContent, dt.nextElementSibling.textContent])),
       );
