@@ -23,11 +23,18 @@ impl Backoff {
     /// The next delay: uniformly random up to `base * 2^attempt`, capped. Full jitter
     /// spreads the retries of many clients instead of synchronising them.
     pub fn next_delay(&mut self) -> Duration {
+        let delay = self.delay_for(self.attempt);
+        self.attempt = self.attempt.saturating_add(1);
+        delay
+    }
+
+    /// The delay before retry number `attempt` (0 for the first), for callers that keep
+    /// the count elsewhere: the feedback outbox stores it with each notification.
+    pub fn delay_for(&self, attempt: u32) -> Duration {
         let ceiling = self
             .base
-            .saturating_mul(1u32 << self.attempt.min(20))
+            .saturating_mul(1u32 << attempt.min(20))
             .min(self.cap);
-        self.attempt = self.attempt.saturating_add(1);
         rand::rng().random_range(ceiling / 2..=ceiling)
     }
 
@@ -52,5 +59,18 @@ mod tests {
         assert!(late >= Duration::from_millis(500), "{late:?}");
         backoff.reset();
         assert!(backoff.next_delay() <= Duration::from_millis(100));
+    }
+
+    #[test]
+    fn delay_for_an_attempt_count_kept_elsewhere() {
+        let backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(1));
+        for (attempt, ceiling_ms) in [(0, 100), (1, 200), (3, 800), (4, 1000), (u32::MAX, 1000)] {
+            let ceiling = Duration::from_millis(ceiling_ms);
+            let delay = backoff.delay_for(attempt);
+            assert!(
+                delay >= ceiling / 2 && delay <= ceiling,
+                "{attempt}: {delay:?}"
+            );
+        }
     }
 }

@@ -6,6 +6,9 @@
 //! `scripts/services.sh start && source .services/env && cargo build -p gateway &&
 //! cargo test -p e2e-tests --test sqs_to_sse`.
 
+pub mod feedback;
+pub mod sns;
+
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};

@@ -2,7 +2,7 @@
 //! answers the same JSON error shape.
 
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{FromRequest, FromRequestParts, Path, Request};
+use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request};
 use axum::http::request::Parts;
 use axum::http::StatusCode;
 use serde::de::DeserializeOwned;
@@ -23,6 +23,20 @@ impl<S: Send + Sync> FromRequestParts<S> for SessionPath {
         SessionId::parse(raw)
             .map(Self)
             .map_err(|e| ApiError::bad_request("invalid_session_id", e.to_string()))
+    }
+}
+
+/// `Query<T>` whose rejection is a 400 `invalid_query` naming the parameter at fault.
+pub struct ApiQuery<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Query(value)| Self(value))
+            .map_err(|e| ApiError::bad_request("invalid_query", e.body_text()))
     }
 }
 

@@ -19,7 +19,7 @@ pub struct Subscription {
     session: Arc<Session>,
     receiver: Receiver<Frame>,
     /// Frames to send before live ones.
-    pending: VecDeque<Bytes>,
+    pub(super) pending: VecDeque<Bytes>,
     /// The newest seq this subscriber has been sent; live frames up to it are skipped
     /// (they are already covered by a snapshot or a replay).
     last_seq: u64,
@@ -81,7 +81,7 @@ impl Subscription {
                     Err(RecvError::Lagged(missed)) => {
                         tracing::debug!(session = %self.session.id, missed, "slow subscriber resynced");
                         ::metrics::counter!(metrics::SSE_RESYNCS).increment(1);
-                        let frame = self.session.resync();
+                        let frame = self.session.resync(&mut self.receiver);
                         self.last_seq = frame.id.seq;
                         ticker.reset();
                         return Some(frame.bytes);

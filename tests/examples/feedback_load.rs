@@ -1,0 +1,82 @@
+//! Load measurement of the feedback path: posts feedback at a fixed concurrency to the
+//! gateway binary, backed by the real MongoDB and SNS servers of `scripts/services.sh`,
+//! and reports post latency, throughput and how long the outbox took to publish every
+//! notification.
+//!
+//! ```sh
+//! scripts/services.sh start && source .services/env
+//! cargo build --release -p gateway
+//! cargo run --release -p e2e-tests --example feedback_load -- [POSTS] [CONCURRENCY]
+//! ```
+
+use std::time::{Duration, Instant};
+
+use e2e_tests::feedback::{list, post};
+use e2e_tests::sns::TopicTap;
+use e2e_tests::{unique, Gateway, Services};
+use futures::StreamExt;
+use serde_json::json;
+use shared_types::NotificationStatus;
+
+#[tokio::main]
+async fn main() {
+    let mut args = std::env::args().skip(1);
+    let posts: usize = args.next().map_or(2000, |a| a.parse().expect("POSTS"));
+    let concurrency: usize = args.next().map_or(32, |a| a.parse().expect("CONCURRENCY"));
+
+    let services = Services::from_env();
+    let tap = TopicTap::create(&services, &unique("load")).await;
+    let mut env = services.aws_env();
+    env.push(("MONGODB_URI", services.mongodb_uri.clone()));
+    env.push(("MONGODB_DATABASE", unique("load")));
+    env.push(("SNS_TOPIC_FEEDBACK_GOOD", tap.topic_arn.clone()));
+    env.push(("RUST_LOG", "warn".into()));
+    let gateway = Gateway::start(&env).await;
+    // The first request settles the connection pool and the indexes.
+    post(&gateway, "warmup", &json!({"rating": "down"}), None).await;
+
+    let started = Instant::now();
+    let mut latencies: Vec<Duration> = futures::stream::iter(0..posts)
+        .map(|i| {
+            let gateway = &gateway;
+            async move {
+                let body = json!({"rating": "up", "comment": format!("feedback #{i}")});
+                let sent = Instant::now();
+                let response = post(gateway, &format!("load-{}", i % 100), &body, None).await;
+                assert_eq!(response.status(), 201);
+                sent.elapsed()
+            }
+        })
+        .buffer_unordered(concurrency)
+        .collect()
+        .await;
+    let posting = started.elapsed();
+
+    let mut received = 0;
+    while received < posts {
+        let got = tap.receive(posts - received, Duration::from_secs(30)).await;
+        assert!(
+            !got.is_empty(),
+            "notifications stopped at {received} of {posts}"
+        );
+        received += got.len();
+    }
+    let published = started.elapsed();
+    let newest = list(&gateway, "load-0", "?limit=1").await.items;
+    assert_eq!(newest[0].notification.status, NotificationStatus::Sent);
+
+    latencies.sort();
+    let pct = |p: f64| latencies[((latencies.len() - 1) as f64 * p) as usize];
+    println!("posts {posts}, concurrency {concurrency}");
+    println!(
+        "POST …/feedback: {:.0}/s; latency p50 {:?}, p99 {:?}, max {:?}",
+        posts as f64 / posting.as_secs_f64(),
+        pct(0.50),
+        pct(0.99),
+        pct(1.0)
+    );
+    println!(
+        "all {posts} notifications received {published:.2?} after the first post ({:.0}/s end to end)",
+        posts as f64 / published.as_secs_f64()
+    );
+}
