@@ -49,7 +49,8 @@ fi
 cp "$gateway_bin" "$work/gateway"
 gateway_port=$(free_port)
 python3 "$root/client-wasm/tests/control.py" --gateway "$work/gateway" \
-  --gateway-port "$gateway_port" --state-dir "$work" 2>"$work/control.log" &
+  --gateway-port "$gateway_port" --auth-gateway-port "$(free_port)" \
+  --state-dir "$work" 2>"$work/control.log" &
 control_pid=$!
 for _ in $(seq 1 300); do
   [ -s "$work/control.port" ] && break

@@ -534,21 +534,8 @@ async fn the_token_goes_in_a_header_fresh_for_each_attempt() {
 #[wasm_bindgen_test]
 async fn client_errors_surface_with_status_and_code() {
     let missing = client(json!({ "baseUrl": format!("{}/no-such-prefix", gateway_url()) }));
-    let recorder = Recorder::new();
-    let subscription = recorder.subscribe(&missing, "s1");
-    until("the subscription to close", 10_000, || {
-        subscription.state() == "closed"
-    })
-    .await;
-    sleep(300).await;
-    {
-        let seen = recorder.seen();
-        assert_eq!(seen.errors.len(), 1, "{:?}", seen.errors);
-        assert_eq!(seen.errors[0]["status"], 404);
-        assert_eq!(seen.errors[0]["fatal"], true);
-        assert_eq!(seen.state_names(), ["connecting", "closed"]);
-        assert_eq!(seen.states[1].1["error"]["status"], 404);
-    }
+    let error = fatal_error(&missing, "s1").await;
+    assert_eq!(error["status"], 404);
 
     let client = client(json!({ "baseUrl": gateway_url() }));
     let session = unique_session("errors");
@@ -578,6 +565,50 @@ async fn client_errors_surface_with_status_and_code() {
         .err()
         .expect("subscribe throws on a bad id");
     assert_eq!(thrown.code, "invalid_argument");
+}
+
+/// Subscribes and waits for the subscription to end; it must end on exactly one fatal
+/// error, without a retry. Returns that error.
+async fn fatal_error(client: &GatewayClient, session: &str) -> Value {
+    let recorder = Recorder::new();
+    let subscription = recorder.subscribe(client, session);
+    until("the subscription to close", 10_000, || {
+        subscription.state() == "closed"
+    })
+    .await;
+    sleep(300).await;
+    let seen = recorder.seen();
+    assert_eq!(seen.state_names(), ["connecting", "closed"]);
+    assert_eq!(seen.errors.len(), 1, "{:?}", seen.errors);
+    assert_eq!(seen.errors[0]["fatal"], true);
+    assert_eq!(seen.states[1].1["error"], seen.errors[0]);
+    seen.errors[0].clone()
+}
+
+/// Against a gateway with authentication on: the token, sent in the header, opens the
+/// stream; no token is a final 401, a token for another session a final 403.
+#[wasm_bindgen_test]
+async fn authentication_failures_are_final_and_a_valid_token_opens_the_stream() {
+    let session = unique_session("auth");
+    let grant = control("GET", &format!("/token?session={session}")).await;
+    let url = grant["url"].as_str().unwrap();
+    let authorized = client(json!({ "baseUrl": url, "token": grant["token"] }));
+    let recorder = Recorder::new();
+    let subscription = recorder.subscribe(&authorized, &session);
+    until("the snapshot", 10_000, || {
+        recorder.seen().snapshots.len() == 1
+    })
+    .await;
+    subscription.close();
+
+    let error = fatal_error(&authorized, &unique_session("not-granted")).await;
+    assert_eq!(error["status"], 403);
+    assert_eq!(error["code"], "forbidden");
+
+    let anonymous = client(json!({ "baseUrl": url }));
+    let error = fatal_error(&anonymous, &session).await;
+    assert_eq!(error["status"], 401);
+    assert_eq!(error["code"], "unauthorized");
 }
 
 /// Feedback resolves with the stored record; the same idempotency key stores it once;

@@ -12,14 +12,19 @@ that always fails. Endpoints:
   GET  /unavailable/...   Always `503 service_unavailable` in the gateway's error format
                           (a stand-in for a gateway whose backend is down); counted, and
                           the last request's path and Authorization header are kept.
+  GET  /token?session=S   {"url": <the second gateway, AUTH_JWT_SECRET set>, "token": <HS256
+                          JWT for session S, valid 10 minutes>} (with --auth-gateway-port)
   GET  /hits              {"unavailable": <requests so far to /unavailable/...>,
                            "path": <last path and query>, "authorization": <last header>}
 
-Usage: control.py --gateway BIN --gateway-port PORT --state-dir DIR
+Usage: control.py --gateway BIN --gateway-port PORT --auth-gateway-port PORT --state-dir DIR
 Writes DIR/control.port when ready; stops the gateway when it exits (SIGTERM/SIGINT).
 """
 
 import argparse
+import base64
+import hashlib
+import hmac
 import json
 import os
 import signal
@@ -35,8 +40,9 @@ from urllib.parse import parse_qs, urlsplit
 class Gateway:
     """The gateway binary as a child process on a fixed port."""
 
-    def __init__(self, binary, port, log_path):
+    def __init__(self, binary, port, log_path, env=None):
         self.binary, self.port, self.log_path = binary, port, log_path
+        self.extra_env = env or {}
         self.process = None
         self.lock = threading.Lock()
 
@@ -47,6 +53,7 @@ class Gateway:
     def start(self):
         # Short heartbeats so that the SDK's idle watchdog is exercised by real pings.
         env = dict(os.environ, LISTEN_ADDR=f"127.0.0.1:{self.port}", HEARTBEAT_SECONDS="2")
+        env.update(self.extra_env)
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen([self.binary], env=env, stdout=log, stderr=log)
         deadline = time.monotonic() + 30
@@ -81,7 +88,20 @@ class Gateway:
             return json.load(response)
 
 
-def handler(gateway, hits):
+# The secret of the gateway started with authentication on (tests only).
+JWT_SECRET = "sdk-browser-tests-secret-0123456789abcdef"
+
+
+def jwt(claims):
+    """An HS256 JWT signed with JWT_SECRET."""
+    encode = lambda data: base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+    header = encode(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
+    payload = encode(json.dumps(claims).encode())
+    signature = hmac.new(JWT_SECRET.encode(), f"{header}.{payload}".encode(), hashlib.sha256)
+    return f"{header}.{payload}.{encode(signature.digest())}"
+
+
+def handler(gateway, auth_gateway, hits):
     class Handler(BaseHTTPRequestHandler):
         def log_message(self, format, *args):
             sys.stderr.write("control: " + format % args + "\n")
@@ -113,6 +133,10 @@ def handler(gateway, hits):
                 return self.answer(503, {"error": error})
             if path == "/hits":
                 return self.answer(200, hits)
+            if path == "/token" and auth_gateway:
+                session = parse_qs(urlsplit(self.path).query)["session"][0]
+                token = jwt({"exp": int(time.time()) + 600, "sessions": [session]})
+                return self.answer(200, {"url": auth_gateway.url, "token": token})
             self.answer(404, {"error": {"code": "not_found", "message": path}})
 
         def do_POST(self):
@@ -133,15 +157,27 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--gateway", required=True)
     parser.add_argument("--gateway-port", type=int, required=True)
+    parser.add_argument("--auth-gateway-port", type=int)
     parser.add_argument("--state-dir", required=True)
     args = parser.parse_args()
 
     gateway = Gateway(args.gateway, args.gateway_port, os.path.join(args.state_dir, "gateway.log"))
     gateway.start()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler(gateway, {"unavailable": 0, "path": None, "authorization": None}))
+    auth_gateway = None
+    if args.auth_gateway_port:
+        log = os.path.join(args.state_dir, "auth-gateway.log")
+        auth_gateway = Gateway(args.gateway, args.auth_gateway_port, log, {"AUTH_JWT_SECRET": JWT_SECRET})
+        auth_gateway.start()
+    hits = {"unavailable": 0, "path": None, "authorization": None}
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler(gateway, auth_gateway, hits))
+
+    def stop_gateways():
+        gateway.stop()
+        if auth_gateway:
+            auth_gateway.stop()
 
     def shutdown(*_):
-        gateway.stop()
+        stop_gateways()
         sys.exit(0)
 
     signal.signal(signal.SIGTERM, shutdown)
@@ -151,7 +187,7 @@ def main():
     try:
         server.serve_forever()
     finally:
-        gateway.stop()
+        stop_gateways()
 
 
 if __name__ == "__main__":
