@@ -4,6 +4,7 @@
 #   bench/run.sh                # every scenario against every target, prints a markdown report
 #   BENCH_TARGETS="gateway nchan" bench/run.sh   # a subset of the targets
 #   BENCH_SCENARIOS="fanout sqs" bench/run.sh    # a subset of the scenarios
+#   BENCH_BIN_DIR=DIR bench/run.sh   # prebuilt release `gateway` and `loadgen`, no build
 #
 # It installs the peers from Debian when missing (apt-get, idempotent), builds the gateway
 # and the load generator in release mode, starts each target on a free 127.0.0.1 port
@@ -193,11 +194,15 @@ print(sqs.create_queue(QueueName="bench-metadata")["QueueUrl"])')
 
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 install_peers
-log "building gateway and loadgen (release)"
-(cd "$root" && cargo build --release -q -p gateway -p bench)
 # Copies, because other builds sharing CARGO_TARGET_DIR may replace the binaries mid-run.
 mkdir -p "$work/bin"
-cp "$CARGO_TARGET_DIR/release/gateway" "$CARGO_TARGET_DIR/release/loadgen" "$work/bin/"
+if [ -n "${BENCH_BIN_DIR:-}" ]; then
+  log "using the gateway and loadgen in $BENCH_BIN_DIR"
+else
+  log "building gateway and loadgen (release)"
+  (cd "$root" && cargo build --release -q -p gateway -p bench)
+fi
+cp "${BENCH_BIN_DIR:-$CARGO_TARGET_DIR/release}"/{gateway,loadgen} "$work/bin/"
 loadgen --print-header >"$work/rows.md"
 
 for name in $scenarios; do
