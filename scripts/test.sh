@@ -13,9 +13,14 @@ log=test-artifacts/test.log
 : >"$log"
 record() { "$@" 2>&1 | tee -a "$log"; }
 
-step "toolchain"
+step "toolchain and system packages"
 rustup component add rustfmt clippy >/dev/null 2>&1 || true
 rustup target add wasm32-unknown-unknown >/dev/null
+# Headless Chromium and its driver for the browser tests, from Debian.
+if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends chromium chromium-driver >/dev/null
+fi
 
 step "format and lints"
 cargo fmt --all -- --check
@@ -38,6 +43,12 @@ cargo build -p gateway
 
 step "end-to-end tests against the gateway binary and the real services"
 record cargo test -p e2e-tests --tests
+
+step "browser SDK: unit, headless Chromium against a real gateway, npm package"
+record bash scripts/test-sdk.sh
+
+step "QA page in headless Chromium against the gateway and the real services"
+record bash scripts/test-demo.sh
 
 step "summary"
 # cargo: "test result: ok. N passed; M failed"; node --test: "# pass N" / "# fail M".
