@@ -1,1 +1,39 @@
-//! Browser SDK of Session Gateway.
+//! Browser SDK of Session Gateway: typed live session status and feedback over
+//! wasm-bindgen, shipped as the npm package `@session-gateway/client`.
+//!
+//! The stream is read with `fetch` rather than the browser's `EventSource`, which cannot
+//! send an `Authorization` header, cannot report the HTTP status of a failure, and
+//! reconnects on its own schedule. Here the SDK owns reconnection: backoff with jitter,
+//! resume by `Last-Event-ID`, stop on fatal statuses, no retries from hidden tabs.
+//!
+//! # Layout
+//! - [`client`]: [`GatewayClient`], the JavaScript entry point; one method per endpoint.
+//! - [`subscription`]: [`Subscription`], the reconnecting stream task and its state.
+//! - `sse`: incremental `text/event-stream` parser.
+//! - `view`: the merged metadata view (snapshots replace, updates merge, deletes remove).
+//! - `backoff`: reconnection delays.
+//! - `visibility`: waiting for a hidden tab to be shown before reconnecting.
+//! - `http`: requests, auth header, answers to typed values or [`GatewayError`].
+//! - `auth`: the token source (fixed token or provider function).
+//! - `options`: reading the caller's option and handler objects; their TS interfaces.
+//! - `convert`: values across the JavaScript boundary, as wire JSON.
+//! - [`error`]: [`GatewayError`], the one error type of the API.
+//!
+//! TypeScript declarations come from the Rust types: `shared-types` with its
+//! `typescript` feature (wire types) and this crate (errors, states, options).
+
+mod auth;
+mod backoff;
+pub mod client;
+mod convert;
+pub mod error;
+mod http;
+mod options;
+mod sse;
+pub mod subscription;
+mod view;
+mod visibility;
+
+pub use client::GatewayClient;
+pub use error::GatewayError;
+pub use subscription::{ConnectionState, StateInfo, Subscription};

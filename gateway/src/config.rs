@@ -73,6 +73,11 @@ pub struct Config {
     #[arg(long, env = "HTTP_PUBLISH", default_value_t = true, action = clap::ArgAction::Set)]
     pub http_publish: bool,
 
+    /// HS256 secret (at least 32 bytes) that signs client JWTs. Set: every
+    /// `/v1/sessions/…` request needs a token (docs/API.md, "Authentication"). Unset: no auth.
+    #[arg(long, env = "AUTH_JWT_SECRET", value_parser = parse_jwt_secret, hide_env_values = true)]
+    pub auth_jwt_secret: Option<JwtSecret>,
+
     /// Events kept per session for `Last-Event-ID` replay.
     #[arg(long, env = "REPLAY_BUFFER", default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub replay_buffer: u32,
@@ -114,6 +119,26 @@ impl Config {
     pub fn session_idle(&self) -> Duration {
         Duration::from_secs(self.session_idle_seconds)
     }
+}
+
+/// The JWT signing secret; its `Debug` never shows the value.
+#[derive(Clone)]
+pub struct JwtSecret(pub Vec<u8>);
+
+impl fmt::Debug for JwtSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("JwtSecret(…)")
+    }
+}
+
+fn parse_jwt_secret(raw: &str) -> Result<JwtSecret, String> {
+    if raw.len() < 32 {
+        return Err(format!(
+            "the secret is {} bytes; HS256 needs at least 32",
+            raw.len()
+        ));
+    }
+    Ok(JwtSecret(raw.as_bytes().to_vec()))
 }
 
 /// Where one sentiment's notifications go: an SNS topic, or nowhere.

@@ -10,9 +10,11 @@
 //! - [`http`]: the axum router, one module per group of endpoints, one error type.
 //! - [`health`]: per-component readiness for `/readyz`.
 //! - [`metrics`]: Prometheus metric names and the recorder.
+//! - [`auth`]: optional JWT authentication of client requests.
 //! - [`aws`]: the shared AWS SDK configuration.
 //! - [`backoff`]: exponential backoff with jitter for retry loops.
 
+pub mod auth;
 pub mod aws;
 pub mod backoff;
 pub mod config;
@@ -77,11 +79,18 @@ pub async fn run(
         hub,
         feedback,
         health,
+        auth: auth::Auth::new(&config),
         metrics: metrics::handle(),
         stop: stop.clone(),
     };
     let addr = listener.local_addr()?;
     tracing::info!(%addr, demo = %config.demo_dir.display(), "listening");
+    if !config.demo_dir.join("index.html").exists() {
+        tracing::warn!(
+            demo = %config.demo_dir.display(),
+            "the QA page is not built; scripts/run.sh (or scripts/build-demo.sh) builds it"
+        );
+    }
 
     let on_shutdown = stop.clone();
     tokio::spawn(async move {

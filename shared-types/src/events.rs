@@ -60,11 +60,13 @@ impl<'de> Deserialize<'de> for EventId {
 /// `event: snapshot` — the complete merged metadata of a session. Sent first on every
 /// stream, and again whenever the server cannot replay what a client missed.
 /// Also the body of `GET /v1/sessions/{id}`.
+#[cfg_attr(feature = "typescript", derive(tsify::Tsify))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SnapshotEvent {
     pub session_id: SessionId,
     pub metadata: Metadata,
     /// Time of the newest applied change; `None` for a session never written.
+    #[cfg_attr(feature = "typescript", tsify(type = "string | null"))]
     #[serde(with = "crate::timestamp::option")]
     pub updated_at: Option<DateTime<Utc>>,
     /// Id of the newest event included; resume from here. `None` before any event.
@@ -73,12 +75,14 @@ pub struct SnapshotEvent {
 
 /// `event: metadata` — one applied change. `metadata` holds only the keys that changed:
 /// for an update their new values, for a delete the removed keys with `null`.
+#[cfg_attr(feature = "typescript", derive(tsify::Tsify))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MetadataEvent {
     pub session_id: SessionId,
     pub event: String,
     pub operation: Operation,
     pub metadata: Metadata,
+    #[cfg_attr(feature = "typescript", tsify(type = "string"))]
     #[serde(with = "crate::timestamp")]
     pub timestamp: DateTime<Utc>,
 }

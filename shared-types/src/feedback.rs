@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use crate::SessionId;
 
 /// The thumbs a user pressed.
+#[cfg_attr(feature = "typescript", derive(tsify::Tsify))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Rating {
@@ -14,6 +15,7 @@ pub enum Rating {
 }
 
 /// How a feedback is routed: `up` → positive, `down` → negative, no rating → neutral.
+#[cfg_attr(feature = "typescript", derive(tsify::Tsify))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Sentiment {
@@ -42,6 +44,7 @@ impl Sentiment {
 
 /// Body of `POST /v1/sessions/{id}/feedback`. Unknown fields are rejected so that a typo
 /// (`"ratng"`) is an error rather than a silently neutral feedback.
+#[cfg_attr(feature = "typescript", derive(tsify::Tsify))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FeedbackRequest {
@@ -52,6 +55,7 @@ pub struct FeedbackRequest {
 }
 
 /// Where a feedback's SNS notification stands.
+#[cfg_attr(feature = "typescript", derive(tsify::Tsify))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum NotificationStatus {
@@ -63,16 +67,19 @@ pub enum NotificationStatus {
     Disabled,
 }
 
+#[cfg_attr(feature = "typescript", derive(tsify::Tsify))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NotificationState {
     pub status: NotificationStatus,
     /// Publish attempts so far.
     pub attempts: u32,
+    #[cfg_attr(feature = "typescript", tsify(type = "string | null"))]
     #[serde(with = "crate::timestamp::option")]
     pub sent_at: Option<DateTime<Utc>>,
 }
 
 /// A stored feedback, as `POST` and `GET …/feedback` return it.
+#[cfg_attr(feature = "typescript", derive(tsify::Tsify))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FeedbackRecord {
     pub id: String,
@@ -80,6 +87,7 @@ pub struct FeedbackRecord {
     pub rating: Option<Rating>,
     pub sentiment: Sentiment,
     pub comment: String,
+    #[cfg_attr(feature = "typescript", tsify(type = "string"))]
     #[serde(with = "crate::timestamp")]
     pub created_at: DateTime<Utc>,
     pub notification: NotificationState,
@@ -87,6 +95,7 @@ pub struct FeedbackRecord {
 
 /// One page of `GET /v1/sessions/{id}/feedback`, newest first. Pass `next_cursor` back
 /// as `?cursor=` for the next page; `None` on the last page.
+#[cfg_attr(feature = "typescript", derive(tsify::Tsify))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FeedbackPage {
     pub items: Vec<FeedbackRecord>,

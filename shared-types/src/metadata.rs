@@ -13,6 +13,7 @@ pub type Metadata = serde_json::Map<String, Value>;
 pub const METADATA_UPDATE_EVENT: &str = "metadata_update";
 
 /// What a message does to the keys it lists.
+#[cfg_attr(feature = "typescript", derive(tsify::Tsify))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Operation {
@@ -44,6 +45,7 @@ pub struct MetadataMessage {
 /// Body of `POST /v1/sessions/{id}/metadata`: the SQS message without `session_id` (the
 /// path names the session). A `session_id` may still be sent but must match the path;
 /// a missing `timestamp` means "now" on the server.
+#[cfg_attr(feature = "typescript", derive(tsify::Tsify))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PublishRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -52,6 +54,7 @@ pub struct PublishRequest {
     pub event: String,
     pub operation: Operation,
     pub metadata: Metadata,
+    #[cfg_attr(feature = "typescript", tsify(type = "string"))]
     #[serde(
         default,
         with = "crate::timestamp::option",
@@ -62,6 +65,7 @@ pub struct PublishRequest {
 
 /// Answer of `POST /v1/sessions/{id}/metadata`: which keys changed the session and which
 /// were stale (older than the key's current value) and ignored.
+#[cfg_attr(feature = "typescript", derive(tsify::Tsify))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PublishResponse {
     /// Id of the `metadata` event sent to subscribers; `None` when nothing changed.

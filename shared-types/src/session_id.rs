@@ -9,6 +9,7 @@ pub const MAX_SESSION_ID_LEN: usize = 128;
 
 /// A non-empty session id of at most [`MAX_SESSION_ID_LEN`] ASCII letters, digits and
 /// `-_.:@`. The charset keeps ids safe in URLs, log lines, SNS subjects and MongoDB keys.
+#[cfg_attr(feature = "typescript", derive(tsify::Tsify))]
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(transparent)]
 pub struct SessionId(String);

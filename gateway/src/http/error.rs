@@ -17,6 +17,9 @@ pub enum ApiError {
         code: &'static str,
         message: String,
     },
+    /// No valid token: 401 with `WWW-Authenticate: Bearer`.
+    #[error("{0}")]
+    Unauthorized(String),
     /// A backend the request needs is unreachable; the client should retry later.
     #[error("{component} unavailable: {message}")]
     Unavailable {
@@ -54,6 +57,12 @@ impl IntoResponse for ApiError {
                 code,
                 message,
             } => (status, Json(ErrorBody::new(code, message))).into_response(),
+            Self::Unauthorized(message) => (
+                StatusCode::UNAUTHORIZED,
+                [(header::WWW_AUTHENTICATE, "Bearer")],
+                Json(ErrorBody::new("unauthorized", message)),
+            )
+                .into_response(),
             Self::Unavailable {
                 component,
                 message,

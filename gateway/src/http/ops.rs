@@ -6,7 +6,7 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::json;
-use shared_types::{AuthMode, ServerInfo};
+use shared_types::ServerInfo;
 
 use super::AppState;
 
@@ -38,7 +38,7 @@ async fn info(State(state): State<AppState>) -> Json<ServerInfo> {
     Json(ServerInfo {
         version: env!("CARGO_PKG_VERSION").to_owned(),
         http_publish: state.config.http_publish,
-        auth: AuthMode::None,
+        auth: state.auth.mode(),
     })
 }
 

@@ -303,9 +303,12 @@ impl Session {
         }
     }
 
-    /// A snapshot frame for a subscriber that fell behind, and the seq it covers.
-    fn resync(&self) -> Frame {
+    /// Moves a subscriber that fell behind to the live end of the channel and returns the
+    /// snapshot that covers everything before it. Both happen under the session lock, so
+    /// no event falls between them.
+    fn resync(&self, receiver: &mut broadcast::Receiver<Frame>) -> Frame {
         let inner = self.inner.lock().expect("session lock");
+        *receiver = self.sender.subscribe();
         Frame::new(inner.event_id(), EVENT_SNAPSHOT, &self.snapshot(&inner))
     }
 }
@@ -334,5 +337,109 @@ impl SessionInner {
                 .map(|f| f.bytes.clone())
                 .collect(),
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use bytes::Bytes;
+    use clap::Parser;
+    use futures::StreamExt;
+    use serde_json::json;
+
+    use super::*;
+
+    fn hub(args: &[&str]) -> Hub {
+        let config = Config::try_parse_from(["gateway"].iter().chain(args)).unwrap();
+        Hub::new(&config, CancellationToken::new())
+    }
+
+    fn change(session: &str, key: &str, second: u32) -> Change {
+        Change {
+            session_id: SessionId::parse(session).unwrap(),
+            event: "metadata_update".into(),
+            operation: Operation::Update,
+            metadata: json!({ key: second }).as_object().unwrap().clone(),
+            timestamp: shared_types::timestamp::parse(&format!("2024-01-26T10:30:{second:02}"))
+                .unwrap(),
+            source: Source::Http,
+        }
+    }
+
+    /// Parses `id`/`event` lines of the frames a stream yields (heartbeats excluded).
+    async fn read(
+        stream: &mut (impl futures::Stream<Item = Bytes> + Unpin),
+        n: usize,
+    ) -> Vec<(String, String)> {
+        let mut frames = Vec::new();
+        while frames.len() < n {
+            let bytes = tokio::time::timeout(Duration::from_secs(2), stream.next())
+                .await
+                .expect("a frame in time")
+                .expect("the stream is open");
+            let text = std::str::from_utf8(&bytes).unwrap();
+            let field = |name: &str| {
+                text.lines()
+                    .find_map(|l| l.strip_prefix(&format!("{name}: ")))
+                    .map(str::to_owned)
+            };
+            if let (Some(id), Some(event)) = (field("id"), field("event")) {
+                frames.push((id, event));
+            }
+        }
+        frames
+    }
+
+    /// A subscriber that stops reading is not buffered without bound: once it is more
+    /// than `SUBSCRIBER_BUFFER` events behind, it gets one snapshot of the current state
+    /// and then live events again.
+    #[tokio::test]
+    async fn a_slow_subscriber_is_resynced_with_a_snapshot() {
+        let hub = hub(&["--subscriber-buffer", "4"]);
+        let session = SessionId::parse("s").unwrap();
+        let subscription = hub.subscribe(&session, None);
+        let mut stream =
+            Box::pin(subscription.into_stream(Duration::from_secs(60), CancellationToken::new()));
+        assert_eq!(read(&mut stream, 1).await[0].1, "snapshot");
+        for second in 1..=20 {
+            hub.apply(change("s", &format!("k{second}"), second));
+        }
+        let (id, event) = read(&mut stream, 1).await.remove(0);
+        assert_eq!(event, "snapshot", "the lagging subscriber is resynced");
+        assert!(id.ends_with("-20"), "the snapshot covers every event: {id}");
+        hub.apply(change("s", "k21", 21));
+        let (id, event) = read(&mut stream, 1).await.remove(0);
+        assert_eq!((event.as_str(), id.ends_with("-21")), ("metadata", true));
+    }
+
+    /// Resuming inside the replay buffer replays; before it, a snapshot is sent.
+    #[tokio::test]
+    async fn resume_replays_within_the_buffer_only() {
+        let hub = hub(&["--replay-buffer", "3"]);
+        let session = SessionId::parse("s").unwrap();
+        let mut last = None;
+        for second in 1..=5 {
+            last = hub.apply(change("s", "k", second)).event_id;
+        }
+        let last = last.unwrap();
+        let at = |seq| {
+            Some(EventId {
+                epoch: last.epoch,
+                seq,
+            })
+        };
+        let replayed = |seq| hub.subscribe(&session, at(seq)).pending.len();
+        assert_eq!(replayed(2), 3, "events 3, 4 and 5 are buffered");
+        assert_eq!(replayed(5), 0, "up to date: nothing to send");
+        let mut too_old = hub.subscribe(&session, at(1));
+        assert!(std::str::from_utf8(&too_old.pending.pop_front().unwrap())
+            .unwrap()
+            .contains("event: snapshot"));
+        let mut future = hub.subscribe(&session, at(9));
+        assert!(std::str::from_utf8(&future.pending.pop_front().unwrap())
+            .unwrap()
+            .contains("event: snapshot"));
     }
 }

@@ -9,7 +9,7 @@ use bytes::Bytes;
 use futures::Stream;
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::broadcast::Receiver;
-use tokio::time::{interval_at, Instant, Interval};
+use tokio::time::{interval_at, Instant, Interval, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 
 use super::{Frame, Session, HEARTBEAT};
@@ -19,10 +19,13 @@ pub struct Subscription {
     session: Arc<Session>,
     receiver: Receiver<Frame>,
     /// Frames to send before live ones.
-    pending: VecDeque<Bytes>,
+    pub(super) pending: VecDeque<Bytes>,
     /// The newest seq this subscriber has been sent; live frames up to it are skipped
     /// (they are already covered by a snapshot or a replay).
     last_seq: u64,
+    /// Whether a frame went out since the last heartbeat tick: a busy stream needs no
+    /// ping, and a flag is cheaper than resetting the timer on every frame.
+    sent_since_tick: bool,
     _gauge: SubscriberGauge,
 }
 
@@ -38,6 +41,7 @@ impl Subscription {
             receiver,
             pending: initial.into(),
             last_seq,
+            sent_since_tick: false,
             _gauge: SubscriberGauge::new(),
         }
     }
@@ -53,7 +57,8 @@ impl Subscription {
         heartbeat: Duration,
         stop: CancellationToken,
     ) -> impl Stream<Item = Bytes> + Send + 'static {
-        let ticker = interval_at(Instant::now() + heartbeat, heartbeat);
+        let mut ticker = interval_at(Instant::now() + heartbeat, heartbeat);
+        ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
         futures::stream::unfold(
             (self, ticker, stop),
             |(mut sub, mut ticker, stop)| async move {
@@ -74,21 +79,25 @@ impl Subscription {
                 received = self.receiver.recv() => match received {
                     Ok(frame) if frame.id.seq > self.last_seq => {
                         self.last_seq = frame.id.seq;
-                        ticker.reset();
+                        self.sent_since_tick = true;
                         return Some(frame.bytes);
                     }
                     Ok(_) => continue,
                     Err(RecvError::Lagged(missed)) => {
                         tracing::debug!(session = %self.session.id, missed, "slow subscriber resynced");
                         ::metrics::counter!(metrics::SSE_RESYNCS).increment(1);
-                        let frame = self.session.resync();
+                        let frame = self.session.resync(&mut self.receiver);
                         self.last_seq = frame.id.seq;
-                        ticker.reset();
+                        self.sent_since_tick = true;
                         return Some(frame.bytes);
                     }
                     Err(RecvError::Closed) => return None,
                 },
-                _ = ticker.tick() => return Some(HEARTBEAT),
+                _ = ticker.tick() => {
+                    if !std::mem::take(&mut self.sent_since_tick) {
+                        return Some(HEARTBEAT);
+                    }
+                }
             }
         }
     }

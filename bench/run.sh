@@ -1,0 +1,234 @@
+#!/usr/bin/env bash
+# Benchmarks Session Gateway against Nchan and Pushpin with the same load, on loopback.
+#
+#   bench/run.sh                # every scenario against every target, prints a markdown report
+#   BENCH_TARGETS="gateway nchan" bench/run.sh   # a subset of the targets
+#   BENCH_SCENARIOS="fanout sqs" bench/run.sh    # a subset of the scenarios
+#   BENCH_BIN_DIR=DIR bench/run.sh   # prebuilt release `gateway` and `loadgen`, no build
+#
+# It installs the peers from Debian when missing (apt-get, idempotent), builds the gateway
+# and the load generator in release mode, starts each target on a free 127.0.0.1 port
+# for each scenario (fresh process, so CPU and peak RSS belong to that scenario alone),
+# and stops everything it started on exit. A full run takes about 5 minutes on 2 cores.
+# The load generator shares the machine with the target: see BENCHMARKS.md.
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$root/target}
+targets=${BENCH_TARGETS:-gateway nchan pushpin}
+scenarios=${BENCH_SCENARIOS:-fanout sessions burst sessions-burst sqs}
+work=$(mktemp -d /tmp/session-gateway-bench.XXXXXX)
+started=()
+
+cleanup() {
+  for pid in "${started[@]}"; do
+    kill "$pid" 2>/dev/null || true
+  done
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+log() { echo "bench: $*" >&2; }
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+wait_for_port() { # port name
+  for _ in $(seq 1 150); do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then
+      return 0
+    fi
+    sleep 0.1
+  done
+  log "$2 did not listen on port $1"
+  return 1
+}
+
+# Stops the processes started since index $1 of `started`, newest first.
+stop_from() {
+  local i
+  for ((i = ${#started[@]} - 1; i >= $1; i--)); do
+    kill "${started[$i]}" 2>/dev/null || true
+    wait "${started[$i]}" 2>/dev/null || true
+    unset 'started[i]'
+  done
+  started=("${started[@]}")
+}
+
+install_peers() {
+  local missing=()
+  if ! command -v nginx >/dev/null || [ ! -e /usr/lib/nginx/modules/ngx_nchan_module.so ]; then
+    missing+=(nginx-light libnginx-mod-nchan)
+  fi
+  if [[ " $targets " == *" pushpin "* ]] && ! command -v pushpin >/dev/null; then
+    missing+=(pushpin)
+  fi
+  if [ ${#missing[@]} -gt 0 ]; then
+    log "installing ${missing[*]}"
+    local sudo=()
+    [ "$(id -u)" -eq 0 ] || sudo=(sudo)
+    "${sudo[@]}" apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends \
+      "${missing[@]}" >/dev/null
+  fi
+}
+
+# Each start_* sets `url` (subscribe side), `extra` (more loadgen flags) and `pids`.
+start_gateway() { # [VAR=value ...] extra environment
+  local port
+  port=$(free_port)
+  env -i PATH="$PATH" LISTEN_ADDR="127.0.0.1:$port" RUST_LOG=warn "$@" \
+    "$work/bin/gateway" >"$work/gateway.log" 2>&1 &
+  started+=($!)
+  wait_for_port "$port" gateway
+  url="http://127.0.0.1:$port" extra=() pids=$!
+}
+
+start_nchan() {
+  local port prefix="$work/nginx"
+  port=$(free_port)
+  rm -rf "$prefix" && mkdir -p "$prefix/tmp"
+  sed "s/__PORT__/$port/" "$root/bench/nchan.conf" >"$prefix/nginx.conf"
+  nginx -p "$prefix/" -c "$prefix/nginx.conf" -e stderr 2>"$work/nginx.log" &
+  started+=($!)
+  wait_for_port "$port" nginx
+  local master=$!
+  url="http://127.0.0.1:$port" extra=()
+  pids=$(printf '%s\n' "$master" $(pgrep -P "$master") | paste -sd, -)
+}
+
+# Pushpin: the proxy (condure, pushpin-proxy, pushpin-handler) in front of a GRIP backend
+# that holds each subscriber's request as a stream on its channel; events are published
+# through the handler's HTTP publish API. Pushpin reaches backends through zurl, which runs
+# here as a private instance (the packaged one is a system service on /var/run/zurl).
+start_pushpin() {
+  local port publish_port backend_port dir="$work/pushpin"
+  port=$(free_port) publish_port=$(free_port) backend_port=$(free_port)
+  rm -rf "$dir" && mkdir -p "$dir/run"
+  python3 "$root/bench/pushpin/backend.py" "$backend_port" &
+  started+=($!)
+  wait_for_port "$backend_port" "pushpin backend"
+  cat >"$dir/zurl.conf" <<ZURL
+[General]
+in_spec=ipc://$dir/run/zurl-in
+in_stream_spec=ipc://$dir/run/zurl-in-stream
+out_spec=ipc://$dir/run/zurl-out
+defpolicy=allow
+max_open_requests=20000
+timeout=600
+in_hwm=10000
+out_hwm=10000
+ZURL
+  zurl --config="$dir/zurl.conf" --loglevel=1 >"$work/zurl.log" 2>&1 &
+  started+=($!)
+  local zurl=$!
+  # The packaged configuration with private ports, folders and zurl. message_rate is
+  # raised from its default 2500/s so that Pushpin's publish throttle is not what is
+  # measured; log_level 1 (warnings) as the other targets do not log per request.
+  sed -e "s|^rundir=.*|rundir=$dir/run|" \
+    -e "s|^logdir=.*|logdir=$dir/run|" \
+    -e "s|^log_level=.*|log_level=1|" \
+    -e "s|^http_port=.*|http_port=$port|" \
+    -e "s|^push_in_http_port=.*|push_in_http_port=$publish_port|" \
+    -e "s|^push_in_spec=.*|push_in_spec=tcp://127.0.0.1:$(free_port)|" \
+    -e "s|^push_in_sub_specs=.*|push_in_sub_specs=tcp://127.0.0.1:$(free_port)|" \
+    -e "s|^command_spec=tcp.*|command_spec=tcp://127.0.0.1:$(free_port)|" \
+    -e "s|^message_rate=.*|message_rate=1000000|" \
+    -e "s|^message_hwm=.*|message_hwm=1000000|" \
+    -e "/^\[proxy\]/a zurl_out_specs=ipc://$dir/run/zurl-in\nzurl_out_stream_specs=ipc://$dir/run/zurl-in-stream\nzurl_in_specs=ipc://$dir/run/zurl-out" \
+    /etc/pushpin/pushpin.conf >"$dir/pushpin.conf"
+  pushpin --config "$dir/pushpin.conf" --route "* 127.0.0.1:$backend_port" -m \
+    >"$work/pushpin.log" 2>&1 &
+  started+=($!)
+  local runner=$!
+  wait_for_port "$port" pushpin
+  wait_for_port "$publish_port" "pushpin publish API"
+  url="http://127.0.0.1:$port" extra=(--publish-url "http://127.0.0.1:$publish_port")
+  pids=$(printf '%s\n' "$runner" $(pgrep -P "$runner") "$zurl" | paste -sd, -)
+}
+
+loadgen() {
+  "$work/bin/loadgen" "$@"
+}
+
+# scenario LABEL LOADGEN-FLAGS...: the same load against every target.
+scenario() {
+  local label=$1 target mark
+  shift
+  for target in $targets; do
+    mark=${#started[@]}
+    "start_$target"
+    log "$label against $target"
+    loadgen --target "$target" --url "$url" "${extra[@]}" --pid "$pids" --label "$label" "$@" \
+      >>"$work/rows.md" || log "$label against $target failed"
+    stop_from "$mark"
+  done
+}
+
+# The gateway fed through SQS by a private moto_server (installed by scripts/services.sh).
+scenario_sqs() {
+  local mark=${#started[@]} moto_port queue
+  "$root/scripts/services.sh" install >&2
+  moto_port=$(free_port)
+  "$root/.tools/venv/bin/moto_server" -H 127.0.0.1 -p "$moto_port" >"$work/moto.log" 2>&1 &
+  started+=($!)
+  wait_for_port "$moto_port" moto_server
+  export AWS_ENDPOINT_URL="http://127.0.0.1:$moto_port" AWS_REGION=us-east-1 \
+    AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test
+  queue=$("$root/.tools/venv/bin/python" -c '
+import boto3, os
+sqs = boto3.client("sqs", endpoint_url=os.environ["AWS_ENDPOINT_URL"], region_name="us-east-1")
+print(sqs.create_queue(QueueName="bench-metadata")["QueueUrl"])')
+  start_gateway AWS_ENDPOINT_URL="$AWS_ENDPOINT_URL" AWS_REGION=us-east-1 \
+    AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test \
+    SQS_METADATA_QUEUE_URL="$queue" SQS_WAIT_SECONDS=1
+  log "sqs against gateway"
+  loadgen --target gateway --via sqs --queue-url "$queue" --url "$url" --pid "$pids" \
+    --label sqs --sessions 10 --subscribers 20 --events 200 --rate 20 --concurrency 4 \
+    >>"$work/rows.md" || log "sqs against gateway failed"
+  stop_from "$mark"
+}
+
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+install_peers
+# Copies, because other builds sharing CARGO_TARGET_DIR may replace the binaries mid-run.
+mkdir -p "$work/bin"
+if [ -n "${BENCH_BIN_DIR:-}" ]; then
+  log "using the gateway and loadgen in $BENCH_BIN_DIR"
+else
+  log "building gateway and loadgen (release)"
+  (cd "$root" && cargo build --release -q -p gateway -p bench)
+fi
+cp "${BENCH_BIN_DIR:-$CARGO_TARGET_DIR/release}"/{gateway,loadgen} "$work/bin/"
+loadgen --print-header >"$work/rows.md"
+
+for name in $scenarios; do
+  case $name in
+    # One session, many subscribers: pure fan-out at a steady rate.
+    fanout) scenario fanout --sessions 1 --subscribers 1000 --events 200 --rate 100 ;;
+    # Many small sessions at a steady rate: per-session routing and bookkeeping.
+    sessions) scenario sessions --sessions 500 --subscribers 1000 --events 2000 --rate 500 ;;
+    # One session, as fast as the target takes publishes: what a slow subscriber costs.
+    burst) scenario burst --sessions 1 --subscribers 100 --events 2000 --rate 0 ;;
+    # Many sessions, as fast as possible with 8 publishers: publish throughput.
+    sessions-burst) scenario sessions-burst --sessions 100 --subscribers 100 --events 20000 \
+      --rate 0 --concurrency 8 ;;
+    sqs) scenario_sqs ;;
+    *) log "unknown scenario $name" && exit 2 ;;
+  esac
+done
+
+cat <<EOF
+## Machine
+- CPU: $(lscpu | sed -n 's/^Model name: *//p') ($(nproc) cores, shared by the load generator and the target)
+- Memory: $(free -h | awk '/^Mem:/ {print $2}')
+- Kernel: $(uname -r)
+- Peers: nginx $(nginx -v 2>&1 | sed 's|.*/||') with libnginx-mod-nchan $(dpkg-query -W -f='${Version}' libnginx-mod-nchan 2>/dev/null), pushpin $(dpkg-query -W -f='${Version}' pushpin 2>/dev/null || echo -)
+- Gateway: $(git -C "$root" rev-parse --short HEAD), release build
+
+## Results
+$(cat "$work/rows.md")
+EOF

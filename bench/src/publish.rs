@@ -1,0 +1,89 @@
+//! The publishing side: `concurrency` workers, each owning a fixed share of the sessions
+//! and publishing their events in order, paced to the requested rate.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+use serde_json::Value;
+
+use crate::plan::Plan;
+use crate::sqs::SqsPublisher;
+use crate::target::Target;
+
+pub enum Publisher {
+    Http(Target),
+    Sqs(SqsPublisher),
+}
+
+impl Publisher {
+    async fn publish(&self, session: &str, event: &Value) -> Result<()> {
+        match self {
+            Self::Http(target) => target.publish(session, event).await,
+            Self::Sqs(sqs) => sqs.publish(session, event).await,
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct Outcome {
+    pub published: u64,
+    pub failed: u64,
+    pub first_error: Option<String>,
+    /// Nanoseconds since the run's start when publishing began and when the last publish
+    /// was accepted.
+    pub began_ns: u64,
+    pub ended_ns: u64,
+}
+
+/// Publishes every event of `plan`; `rate` is events per second over all sessions, 0 for
+/// as fast as the target accepts them.
+pub async fn run(
+    publisher: Arc<Publisher>,
+    plan: Arc<Plan>,
+    rate: f64,
+    concurrency: u32,
+    start: Instant,
+) -> Outcome {
+    let workers = concurrency.min(plan.sessions.len() as u32) as usize;
+    let began = Instant::now();
+    let mut tasks = Vec::with_capacity(workers);
+    for worker in 0..workers {
+        let (publisher, plan) = (publisher.clone(), plan.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut outcome = Outcome::default();
+            let mine =
+                (0..plan.events).filter(|&seq| plan.session_of_event(seq) % workers == worker);
+            for seq in mine {
+                if rate > 0.0 {
+                    tokio::time::sleep_until(
+                        (began + Duration::from_secs_f64(seq as f64 / rate)).into(),
+                    )
+                    .await;
+                }
+                let sent_ns = start.elapsed().as_nanos() as u64;
+                let session = &plan.sessions[plan.session_of_event(seq)];
+                match publisher.publish(session, &plan.event(seq, sent_ns)).await {
+                    Ok(()) => outcome.published += 1,
+                    Err(e) => {
+                        outcome.failed += 1;
+                        outcome.first_error.get_or_insert(format!("{e:#}"));
+                    }
+                }
+            }
+            outcome
+        }));
+    }
+    let mut total = Outcome {
+        began_ns: began.duration_since(start).as_nanos() as u64,
+        ..Outcome::default()
+    };
+    for task in tasks {
+        let outcome = task.await.expect("publisher task");
+        total.published += outcome.published;
+        total.failed += outcome.failed;
+        total.first_error = total.first_error.or(outcome.first_error);
+    }
+    total.ended_ns = start.elapsed().as_nanos() as u64;
+    total
+}

@@ -1,0 +1,146 @@
+//! [`GatewayError`]: the one error every promise rejects with and `onError` receives.
+
+use serde::Serialize;
+use shared_types::ErrorBody;
+use tsify::Tsify;
+use wasm_bindgen::{JsCast, JsValue};
+
+/// What went wrong, with the HTTP status and the gateway's error code when there was an
+/// answer. In JavaScript it is an `Error` (named `GatewayError`) carrying these fields.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Tsify)]
+pub struct GatewayError {
+    /// HTTP status of the answer; `null` when there was none (network error, bad input).
+    pub status: Option<u16>,
+    /// The gateway's snake_case code (`not_found`, `invalid_rating`…), or one of the
+    /// SDK's own: `network_error`, `stream_stalled`, `invalid_response`,
+    /// `invalid_argument`, `token_unavailable`, `http_{status}` for a body without one.
+    pub code: String,
+    pub message: String,
+    /// `true` when retrying cannot help: a subscription stops instead of reconnecting.
+    pub fatal: bool,
+    /// `Retry-After` of the answer, in milliseconds; a floor for the next reconnection.
+    #[serde(skip)]
+    pub retry_after_ms: Option<u32>,
+}
+
+impl GatewayError {
+    fn new(status: Option<u16>, code: &str, message: impl Into<String>, fatal: bool) -> Self {
+        Self {
+            status,
+            code: code.to_owned(),
+            message: message.into(),
+            fatal,
+            retry_after_ms: None,
+        }
+    }
+
+    /// The request never got an answer (offline, DNS, CORS, connection reset).
+    pub fn network(message: impl Into<String>) -> Self {
+        Self::new(None, "network_error", message, false)
+    }
+
+    /// No bytes, not even a heartbeat, arrived for too long: the connection is dead.
+    pub fn stalled(idle_ms: u32) -> Self {
+        Self::new(
+            None,
+            "stream_stalled",
+            format!("no data from the server for {idle_ms} ms"),
+            false,
+        )
+    }
+
+    /// An answer that does not fit the API contract (a gateway of another version?).
+    pub fn invalid_response(message: impl Into<String>) -> Self {
+        Self::new(None, "invalid_response", message, false)
+    }
+
+    /// The caller passed something unusable; nothing was sent.
+    pub fn invalid_argument(message: impl Into<String>) -> Self {
+        Self::new(None, "invalid_argument", message, true)
+    }
+
+    /// The `tokenProvider` threw, rejected or returned something other than a string.
+    pub fn token_unavailable(message: impl Into<String>) -> Self {
+        Self::new(None, "token_unavailable", message, false)
+    }
+
+    /// A non-2xx answer. `body` is the gateway's JSON error if it sent one. Client errors
+    /// are fatal except `408` and `429`, which say "try again later".
+    pub fn from_status(status: u16, body: &str, retry_after_ms: Option<u32>) -> Self {
+        let fatal = (400..500).contains(&status) && status != 408 && status != 429;
+        let (code, message) = match serde_json::from_str::<ErrorBody>(body) {
+            Ok(ErrorBody { error }) => (error.code, error.message),
+            Err(_) => (
+                format!("http_{status}"),
+                format!(
+                    "HTTP {status}: {}",
+                    body.chars().take(200).collect::<String>()
+                ),
+            ),
+        };
+        Self {
+            retry_after_ms,
+            ..Self::new(Some(status), &code, message, fatal)
+        }
+    }
+
+    /// The JavaScript `Error` the API hands out, with `status`, `code` and `fatal` set.
+    pub fn to_js(&self) -> JsValue {
+        let error = js_sys::Error::new(&self.message);
+        error.set_name("GatewayError");
+        if let Ok(fields) = crate::convert::to_js(self) {
+            js_sys::Object::assign(&error, fields.unchecked_ref());
+        }
+        error.into()
+    }
+}
+
+impl From<GatewayError> for JsValue {
+    fn from(error: GatewayError) -> Self {
+        error.to_js()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_gateways_error_body_gives_code_and_message() {
+        let body = r#"{"error":{"code":"not_found","message":"no such route"}}"#;
+        let error = GatewayError::from_status(404, body, None);
+        assert_eq!(error.status, Some(404));
+        assert_eq!(error.code, "not_found");
+        assert_eq!(error.message, "no such route");
+        assert!(error.fatal);
+    }
+
+    #[test]
+    fn only_retryable_statuses_are_not_fatal() {
+        for (status, fatal) in [
+            (400, true),
+            (401, true),
+            (403, true),
+            (404, true),
+            (422, true),
+            (408, false),
+            (429, false),
+            (500, false),
+            (503, false),
+        ] {
+            assert_eq!(
+                GatewayError::from_status(status, "", None).fatal,
+                fatal,
+                "{status}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_body_that_is_not_the_error_json_still_reports_the_status() {
+        let error = GatewayError::from_status(502, "<html>bad gateway</html>", Some(3_000));
+        assert_eq!(error.code, "http_502");
+        assert!(error.message.contains("bad gateway"), "{}", error.message);
+        assert_eq!(error.retry_after_ms, Some(3_000));
+    }
+}
