@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{TimeDelta, Utc};
+use futures::{StreamExt, TryStreamExt};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
@@ -19,9 +20,14 @@ use crate::backoff::Backoff;
 use crate::health::{ComponentStatus, Health};
 use crate::metrics;
 
-/// How long a claimed notification is hidden from other notifiers; well above the
-/// SNS publish timeout.
+/// How long a claimed notification is hidden from other notifiers: well above the time
+/// a batch can take (`BATCH / CONCURRENT_PUBLISHES` rounds of at most the 10 s SNS
+/// publish timeout).
 const LEASE: TimeDelta = TimeDelta::seconds(60);
+/// Notifications claimed per store round trip.
+const BATCH: u32 = 32;
+/// Publishes in flight at once: SNS latency, not CPU, limits a serial notifier.
+const CONCURRENT_PUBLISHES: usize = 8;
 /// Longest sleep between looks at the store: picks up notifications that another
 /// instance stored or that a crashed instance left leased.
 const POLL: Duration = Duration::from_secs(5);
@@ -58,10 +64,15 @@ impl Outbox {
     async fn drain(&self, stop: &CancellationToken) -> Result<Duration, StoreError> {
         while !stop.is_cancelled() {
             let now = Utc::now();
-            match self.store.claim_due(now, now + LEASE).await? {
-                Some(claimed) => self.deliver(claimed).await?,
-                None => break,
+            let batch = self.store.claim_due(now, now + LEASE, BATCH).await?;
+            if batch.is_empty() {
+                break;
             }
+            futures::stream::iter(batch)
+                .map(|claimed| self.deliver(claimed))
+                .buffer_unordered(CONCURRENT_PUBLISHES)
+                .try_collect::<()>()
+                .await?;
         }
         ::metrics::gauge!(metrics::OUTBOX_PENDING).set(self.store.pending_count().await? as f64);
         let idle = match self.store.next_due().await? {

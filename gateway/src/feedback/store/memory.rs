@@ -67,17 +67,24 @@ impl MemoryStore {
         &self,
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
-    ) -> Option<StoredFeedback> {
+        limit: u32,
+    ) -> Vec<StoredFeedback> {
         let mut inner = self.lock();
-        let due = inner
+        let mut due: Vec<&mut StoredFeedback> = inner
             .records
             .values_mut()
             .filter(|s| s.record.notification.status == NotificationStatus::Pending)
             .filter(|s| s.next_attempt_at.is_some_and(|at| at <= now))
-            .min_by_key(|s| s.next_attempt_at)?;
-        due.next_attempt_at = Some(lease_until);
-        due.record.notification.attempts += 1;
-        Some(due.clone())
+            .collect();
+        due.sort_by_key(|s| s.next_attempt_at);
+        due.into_iter()
+            .take(limit as usize)
+            .map(|claimed| {
+                claimed.next_attempt_at = Some(lease_until);
+                claimed.record.notification.attempts += 1;
+                claimed.clone()
+            })
+            .collect()
     }
 
     pub fn mark_sent(&self, id: &str, at: DateTime<Utc>) {
@@ -183,6 +190,29 @@ mod tests {
     }
 
     #[test]
+    fn claims_take_the_earliest_due_first_up_to_the_limit() {
+        let store = MemoryStore::default();
+        let now = Utc::now();
+        let mut ids = Vec::new();
+        for late_by in [3, 1, 2] {
+            let mut s = stored("s1", NotificationStatus::Pending, None);
+            s.next_attempt_at = Some(now - TimeDelta::seconds(late_by));
+            store.insert(&s);
+            ids.push(s.record.id);
+        }
+        let lease = now + TimeDelta::seconds(30);
+        let first: Vec<String> = store
+            .claim_due(now, lease, 2)
+            .into_iter()
+            .map(|s| s.record.id)
+            .collect();
+        assert_eq!(first, [ids[0].clone(), ids[2].clone()]);
+        let rest = store.claim_due(now, lease, 2);
+        assert_eq!(rest.len(), 1);
+        assert_eq!(rest[0].record.id, ids[1]);
+    }
+
+    #[test]
     fn a_claimed_notification_is_leased_until_rescheduled_or_sent() {
         let store = MemoryStore::default();
         let pending = stored("s1", NotificationStatus::Pending, None);
@@ -191,21 +221,20 @@ mod tests {
         let now = Utc::now();
         let lease = now + TimeDelta::seconds(30);
 
-        let claimed = store
-            .claim_due(now, lease)
-            .expect("the pending record is due");
-        assert_eq!(claimed.record.id, pending.record.id);
-        assert_eq!(claimed.record.notification.attempts, 1);
+        let claimed = store.claim_due(now, lease, 10);
+        assert_eq!(claimed.len(), 1, "only the pending record is due");
+        assert_eq!(claimed[0].record.id, pending.record.id);
+        assert_eq!(claimed[0].record.notification.attempts, 1);
         assert!(
-            store.claim_due(now, lease).is_none(),
+            store.claim_due(now, lease, 10).is_empty(),
             "leased records are not due"
         );
         assert_eq!(store.next_due(), Some(lease));
 
         store.reschedule(&pending.record.id, now, "boom");
-        let again = store.claim_due(now, lease).expect("rescheduled to now");
-        assert_eq!(again.record.notification.attempts, 2);
-        assert_eq!(again.last_error.as_deref(), Some("boom"));
+        let again = store.claim_due(now, lease, 10);
+        assert_eq!(again[0].record.notification.attempts, 2);
+        assert_eq!(again[0].last_error.as_deref(), Some("boom"));
 
         store.mark_sent(&pending.record.id, now);
         assert_eq!(store.pending_count(), 0);

@@ -91,16 +91,18 @@ impl Store {
         Ok((records, more))
     }
 
-    /// Claims the pending notification due first (at or before `now`): counts the
-    /// attempt and leases the record until `lease_until` so no other notifier takes it.
+    /// Claims up to `limit` pending notifications due at or before `now`, earliest
+    /// first: counts an attempt on each and leases it until `lease_until`, so no other
+    /// notifier takes it meanwhile.
     pub async fn claim_due(
         &self,
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
-    ) -> Result<Option<StoredFeedback>, StoreError> {
+        limit: u32,
+    ) -> Result<Vec<StoredFeedback>, StoreError> {
         match self {
-            Self::Memory(store) => Ok(store.claim_due(now, lease_until)),
-            Self::Mongo(store) => store.claim_due(now, lease_until).await,
+            Self::Memory(store) => Ok(store.claim_due(now, lease_until, limit)),
+            Self::Mongo(store) => store.claim_due(now, lease_until, limit).await,
         }
     }
 

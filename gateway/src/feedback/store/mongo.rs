@@ -137,29 +137,54 @@ impl MongoStore {
             .collect()
     }
 
+    /// One indexed query finds the due records; each is then claimed by a
+    /// compare-and-set on the `next_attempt_at` that was read, so of several notifiers
+    /// reading the same record only the first to update it wins.
     pub async fn claim_due(
         &self,
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
-    ) -> Result<Option<StoredFeedback>, StoreError> {
-        let claimed = self
-            .collection()
-            .await?
-            .find_one_and_update(
-                doc! {
-                    "notification.status": status_bson(NotificationStatus::Pending),
-                    "next_attempt_at": {"$lte": bson::DateTime::from_chrono(now)},
-                },
-                doc! {
-                    "$set": {"next_attempt_at": bson::DateTime::from_chrono(lease_until)},
-                    "$inc": {"notification.attempts": 1},
-                },
-            )
+        limit: u32,
+    ) -> Result<Vec<StoredFeedback>, StoreError> {
+        let collection = self.collection().await?;
+        let pending = status_bson(NotificationStatus::Pending);
+        let due: Vec<FeedbackDoc> = collection
+            .find(doc! {
+                "notification.status": pending.clone(),
+                "next_attempt_at": {"$lte": bson::DateTime::from_chrono(now)},
+            })
             .sort(doc! {"next_attempt_at": 1})
-            .return_document(ReturnDocument::After)
+            .limit(i64::from(limit))
             .await
-            .map_err(|e| classify(e, "claiming a notification"))?;
-        claimed.map(StoredFeedback::try_from).transpose()
+            .map_err(|e| classify(e, "finding due notifications"))?
+            .try_collect()
+            .await
+            .map_err(|e| classify(e, "finding due notifications"))?;
+        let mut claimed = Vec::with_capacity(due.len());
+        for candidate in due {
+            let Some(seen) = candidate.next_attempt_at else {
+                continue;
+            };
+            let won = collection
+                .find_one_and_update(
+                    doc! {
+                        "_id": &candidate.id,
+                        "notification.status": pending.clone(),
+                        "next_attempt_at": seen,
+                    },
+                    doc! {
+                        "$set": {"next_attempt_at": bson::DateTime::from_chrono(lease_until)},
+                        "$inc": {"notification.attempts": 1},
+                    },
+                )
+                .return_document(ReturnDocument::After)
+                .await
+                .map_err(|e| classify(e, "claiming a notification"))?;
+            if let Some(won) = won {
+                claimed.push(won.try_into()?);
+            }
+        }
+        Ok(claimed)
     }
 
     pub async fn mark_sent(&self, id: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
