@@ -12,13 +12,15 @@ use anyhow::Context;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::SdkConfig;
 use aws_sdk_sns::error::DisplayErrorContext;
-use aws_sdk_sns::types::MessageAttributeValue;
+use aws_sdk_sns::types::{MessageAttributeValue, PublishBatchRequestEntry};
 use shared_types::{FeedbackRecord, Sentiment};
 
 use crate::config::{Config, TopicRoute};
 
 /// SNS rejects subjects over 100 characters.
 pub const MAX_SUBJECT_LEN: usize = 100;
+/// Entries SNS accepts in one `PublishBatch` call.
+pub const MAX_BATCH: usize = 10;
 /// A publish that takes longer is treated as failed and retried.
 const PUBLISH_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -104,23 +106,70 @@ impl Notifier {
         }
     }
 
-    /// Publishes the record's notification to the topic of its sentiment.
-    pub async fn publish(&self, record: &FeedbackRecord) -> anyhow::Result<()> {
+    /// Publishes the notifications of `records` (at most [`MAX_BATCH`], all of one
+    /// sentiment's topic) with one `PublishBatch` call; one result per record, in order.
+    pub async fn publish_batch(&self, records: &[&FeedbackRecord]) -> Vec<anyhow::Result<()>> {
+        match self.try_publish_batch(records).await {
+            Ok(results) => results,
+            Err(e) => {
+                let e = format!("{e:#}");
+                records
+                    .iter()
+                    .map(|_| Err(anyhow::anyhow!("{e}")))
+                    .collect()
+            }
+        }
+    }
+
+    async fn try_publish_batch(
+        &self,
+        records: &[&FeedbackRecord],
+    ) -> anyhow::Result<Vec<anyhow::Result<()>>> {
+        let Some(first) = records.first() else {
+            return Ok(Vec::new());
+        };
+        anyhow::ensure!(records.len() <= MAX_BATCH, "more than {MAX_BATCH} entries");
         let topic = self
             .routes
-            .topic(record.sentiment)
+            .topic(first.sentiment)
             .context("the route of this sentiment is disabled")?;
-        self.client
-            .publish()
+        let entries = records
+            .iter()
+            .enumerate()
+            .map(|(i, record)| {
+                Ok(PublishBatchRequestEntry::builder()
+                    .id(i.to_string())
+                    .subject(subject(record))
+                    .message(message(record))
+                    .message_attributes("session_id", string_attribute(record.session_id.as_str())?)
+                    .message_attributes("rating", string_attribute(record.sentiment.as_str())?)
+                    .build()?)
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let output = self
+            .client
+            .publish_batch()
             .topic_arn(topic)
-            .subject(subject(record))
-            .message(message(record))
-            .message_attributes("session_id", string_attribute(record.session_id.as_str())?)
-            .message_attributes("rating", string_attribute(record.sentiment.as_str())?)
+            .set_publish_batch_request_entries(Some(entries))
             .send()
             .await
             .map_err(|e| anyhow::anyhow!("publishing to {topic}: {}", DisplayErrorContext(e)))?;
-        Ok(())
+        let mut results: Vec<anyhow::Result<()>> = records.iter().map(|_| Ok(())).collect();
+        for failed in output.failed.unwrap_or_default() {
+            if let Some(result) = failed
+                .id
+                .parse::<usize>()
+                .ok()
+                .and_then(|i| results.get_mut(i))
+            {
+                *result = Err(anyhow::anyhow!(
+                    "publishing to {topic}: {} {}",
+                    failed.code,
+                    failed.message.unwrap_or_default()
+                ));
+            }
+        }
+        Ok(results)
     }
 
     /// Checks that every enabled topic exists and is readable with our credentials.

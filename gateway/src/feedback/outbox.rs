@@ -6,15 +6,17 @@
 //! cause a duplicate, after the lease expires. Failed publishes are retried with
 //! exponential backoff until SNS accepts them.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{TimeDelta, Utc};
 use futures::{StreamExt, TryStreamExt};
+use shared_types::{FeedbackRecord, Sentiment};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use super::notify::Notifier;
+use super::notify::{Notifier, MAX_BATCH};
 use super::store::{Store, StoreError, StoredFeedback};
 use crate::backoff::Backoff;
 use crate::health::{ComponentStatus, Health};
@@ -26,7 +28,7 @@ use crate::metrics;
 const LEASE: TimeDelta = TimeDelta::seconds(60);
 /// Notifications claimed per store round trip.
 const BATCH: u32 = 32;
-/// Publishes in flight at once: SNS latency, not CPU, limits a serial notifier.
+/// `PublishBatch` calls in flight at once: SNS latency, not CPU, limits a serial notifier.
 const CONCURRENT_PUBLISHES: usize = 8;
 /// Longest sleep between looks at the store: picks up notifications that another
 /// instance stored or that a crashed instance left leased.
@@ -68,8 +70,27 @@ impl Outbox {
             if batch.is_empty() {
                 break;
             }
-            futures::stream::iter(batch)
-                .map(|claimed| self.deliver(claimed))
+            // One PublishBatch call per topic and 10 notifications drains a backlog in a
+            // tenth of the calls; several calls are in flight at once.
+            let mut by_topic: HashMap<Sentiment, Vec<StoredFeedback>> = HashMap::new();
+            for claimed in batch {
+                by_topic
+                    .entry(claimed.record.sentiment)
+                    .or_default()
+                    .push(claimed);
+            }
+            let chunks: Vec<Vec<StoredFeedback>> = by_topic
+                .into_values()
+                .flat_map(|group| {
+                    let mut group = group.into_iter().peekable();
+                    std::iter::from_fn(move || {
+                        group.peek()?;
+                        Some(group.by_ref().take(MAX_BATCH).collect())
+                    })
+                })
+                .collect();
+            futures::stream::iter(chunks)
+                .map(|chunk| self.deliver(chunk))
                 .buffer_unordered(CONCURRENT_PUBLISHES)
                 .try_collect::<()>()
                 .await?;
@@ -82,9 +103,22 @@ impl Outbox {
         Ok(idle.min(POLL))
     }
 
-    async fn deliver(&self, claimed: StoredFeedback) -> Result<(), StoreError> {
-        let record = &claimed.record;
-        match self.notifier.publish(record).await {
+    /// Publishes one chunk (one topic, at most [`MAX_BATCH`]) and records each outcome.
+    async fn deliver(&self, chunk: Vec<StoredFeedback>) -> Result<(), StoreError> {
+        let records: Vec<&FeedbackRecord> = chunk.iter().map(|c| &c.record).collect();
+        let results = self.notifier.publish_batch(&records).await;
+        for (record, result) in records.into_iter().zip(results) {
+            self.settle(record, result).await?;
+        }
+        Ok(())
+    }
+
+    async fn settle(
+        &self,
+        record: &FeedbackRecord,
+        result: anyhow::Result<()>,
+    ) -> Result<(), StoreError> {
+        match result {
             Ok(()) => {
                 ::metrics::counter!(metrics::NOTIFICATIONS, "outcome" => "sent").increment(1);
                 self.health.set("sns", ComponentStatus::ok("sns"));
