@@ -1,8 +1,28 @@
 # Session Gateway recipes. `just --list` shows them.
 
-# Run the gateway with the embedded defaults (in-memory, no AWS, no MongoDB).
+# Run the gateway with the embedded defaults and the QA page at http://127.0.0.1:8080/.
 run *ARGS:
-    cargo run -p gateway -- {{ARGS}}
+    ./scripts/run.sh {{ARGS}}
+
+# Build the browser SDK npm package into client-wasm/pkg/.
+sdk:
+    bash scripts/build-sdk.sh
+
+# Build the QA page into web-demo/dist/.
+demo:
+    bash scripts/build-demo.sh
+
+# Browser SDK tests: headless Chromium against the gateway, and the packed tarball.
+test-sdk:
+    bash scripts/test-sdk.sh
+
+# QA page tests in headless Chromium against the gateway and the real services.
+test-demo:
+    bash scripts/test-demo.sh
+
+# Fan-out benchmark against Nchan and Pushpin (results go in BENCHMARKS.md by hand).
+bench:
+    bash bench/run.sh
 
 # The whole test suite, as CI runs it.
 test:

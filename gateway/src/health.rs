@@ -14,6 +14,9 @@ pub enum ComponentStatus {
     Ok { backend: String },
     /// Configured but failing; the gateway is not ready.
     Down { backend: String, error: String },
+    /// Failing, but requests are still served in full (SNS: notifications wait in the
+    /// outbox), so a load balancer should keep sending traffic.
+    Degraded { backend: String, error: String },
 }
 
 impl ComponentStatus {
@@ -30,8 +33,16 @@ impl ComponentStatus {
         }
     }
 
-    pub fn is_ok(&self) -> bool {
-        matches!(self, Self::Ok { .. })
+    pub fn degraded(backend: impl Into<String>, error: impl ToString) -> Self {
+        Self::Degraded {
+            backend: backend.into(),
+            error: error.to_string(),
+        }
+    }
+
+    /// Whether the gateway can serve with the component in this state.
+    pub fn is_serving(&self) -> bool {
+        !matches!(self, Self::Down { .. })
     }
 }
 
@@ -52,6 +63,9 @@ impl Health {
                 ComponentStatus::Down { backend, error } => {
                     tracing::warn!(component, backend, error, "component down")
                 }
+                ComponentStatus::Degraded { backend, error } => {
+                    tracing::warn!(component, backend, error, "component degraded")
+                }
             }
             components.insert(component, status);
         }
@@ -65,6 +79,6 @@ impl Health {
     }
 
     pub fn is_ready(&self) -> bool {
-        self.snapshot().values().all(ComponentStatus::is_ok)
+        self.snapshot().values().all(ComponentStatus::is_serving)
     }
 }

@@ -111,7 +111,7 @@ pub async fn start(
     health.set(
         "sns",
         if notifier.is_some() {
-            ComponentStatus::down("sns", "not checked yet")
+            ComponentStatus::degraded("sns", "not checked yet")
         } else {
             ComponentStatus::ok("disabled")
         },
@@ -271,7 +271,7 @@ async fn probe(store: Store, notifier: Option<Notifier>, health: Health, stop: C
         if let Some(notifier) = &notifier {
             let status = match notifier.check().await {
                 Ok(()) => ComponentStatus::ok("sns"),
-                Err(e) => ComponentStatus::down("sns", format!("{e:#}")),
+                Err(e) => ComponentStatus::degraded("sns", format!("{e:#}")),
             };
             health.set("sns", status);
         }

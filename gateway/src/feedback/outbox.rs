@@ -128,7 +128,7 @@ impl Outbox {
             Err(e) => {
                 ::metrics::counter!(metrics::NOTIFICATIONS, "outcome" => "failed").increment(1);
                 self.health
-                    .set("sns", ComponentStatus::down("sns", format!("{e:#}")));
+                    .set("sns", ComponentStatus::degraded("sns", format!("{e:#}")));
                 let attempts = record.notification.attempts;
                 // `attempts` counts this failed one: the first failure waits `base`.
                 let delay = self.backoff.delay_for(attempts.saturating_sub(1));
