@@ -215,6 +215,19 @@ fn collect(stream: impl AsyncRead + Unpin + Send + 'static, logs: Arc<Mutex<Stri
     });
 }
 
+/// Starts the gateway with `env` only and returns what it printed on stderr; panics
+/// unless it refused to start.
+pub async fn startup_error(env: &[(&str, &str)]) -> String {
+    let output = Command::new(gateway_binary())
+        .env_clear()
+        .envs(env.iter().copied())
+        .output()
+        .await
+        .expect("running the gateway binary");
+    assert!(!output.status.success(), "the gateway started with {env:?}");
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
 /// `target/<profile>/gateway`, next to the test binary's `deps/` folder. `scripts/test.sh`
 /// builds it before the tests; `GATEWAY_BIN` overrides the path.
 pub fn gateway_binary() -> PathBuf {

@@ -137,14 +137,7 @@ async fn tokens_are_scoped_to_sessions_and_publishing() {
 /// A secret too short for HS256 stops startup with the variable's name.
 #[tokio::test]
 async fn a_short_secret_stops_startup() {
-    let output = tokio::process::Command::new(e2e_tests::gateway_binary())
-        .env_clear()
-        .env("AUTH_JWT_SECRET", "short")
-        .output()
-        .await
-        .unwrap();
-    assert!(!output.status.success());
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let stderr = e2e_tests::startup_error(&[("AUTH_JWT_SECRET", "short")]).await;
     assert!(
         stderr.contains("AUTH_JWT_SECRET") && stderr.contains("at least 32"),
         "{stderr}"

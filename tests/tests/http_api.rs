@@ -186,14 +186,7 @@ async fn sigterm_ends_streams_and_exits_cleanly() {
 /// Startup refuses an invalid setting and names it.
 #[tokio::test]
 async fn invalid_settings_stop_startup_with_their_name() {
-    let output = tokio::process::Command::new(e2e_tests::gateway_binary())
-        .env_clear()
-        .env("SNS_TOPIC_FEEDBACK_GOOD", "not-an-arn")
-        .output()
-        .await
-        .unwrap();
-    assert!(!output.status.success());
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let stderr = e2e_tests::startup_error(&[("SNS_TOPIC_FEEDBACK_GOOD", "not-an-arn")]).await;
     assert!(
         stderr.contains("SNS_TOPIC_FEEDBACK_GOOD") || stderr.contains("--sns-topic-feedback-good"),
         "{stderr}"

@@ -90,13 +90,7 @@ async fn collect_keys(stream: &mut SseStream, keys: usize) -> Vec<SseEvent> {
             .await
             .unwrap_or_else(|| panic!("only {} of {keys} keys arrived: {seen:?}", seen.len()));
         if event.event == "metadata" {
-            seen.extend(
-                event.json()["metadata"]
-                    .as_object()
-                    .unwrap()
-                    .keys()
-                    .cloned(),
-            );
+            seen.extend(keys_in(&event));
             events.push(event);
         }
     }
@@ -292,6 +286,13 @@ async fn out_of_order_and_duplicated_messages_converge() {
     assert_eq!(last_value["agent_state"], Value::Null);
 }
 
+/// The metadata keys an event carries: the changed ones of a `metadata` event, all of a
+/// `snapshot`.
+fn keys_in(event: &SseEvent) -> Vec<String> {
+    let metadata = event.json()["metadata"].clone();
+    metadata.as_object().unwrap().keys().cloned().collect()
+}
+
 fn epoch_of(snapshot: &Value) -> String {
     let id = snapshot["last_event_id"].as_str().unwrap();
     id.split('-').next().unwrap().to_owned()
@@ -412,27 +413,11 @@ async fn a_killed_gateway_loses_no_message() {
     let mut seen = HashSet::new();
     while seen.len() < 5 {
         let event = stream.next(PATIENCE).await.expect("events before the kill");
-        if event.event == "metadata" {
-            seen.extend(
-                event.json()["metadata"]
-                    .as_object()
-                    .unwrap()
-                    .keys()
-                    .cloned(),
-            );
-        }
+        seen.extend(keys_in(&event));
     }
     gateway.kill().await;
     while let Some(event) = stream.next(Duration::from_millis(200)).await {
-        if event.event == "metadata" {
-            seen.extend(
-                event.json()["metadata"]
-                    .as_object()
-                    .unwrap()
-                    .keys()
-                    .cloned(),
-            );
-        }
+        seen.extend(keys_in(&event));
     }
 
     gateway.restart().await;
@@ -440,13 +425,7 @@ async fn a_killed_gateway_loses_no_message() {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     while seen.len() < total as usize && tokio::time::Instant::now() < deadline {
         if let Some(event) = stream.next(Duration::from_secs(1)).await {
-            seen.extend(
-                event.json()["metadata"]
-                    .as_object()
-                    .unwrap()
-                    .keys()
-                    .cloned(),
-            );
+            seen.extend(keys_in(&event));
         }
     }
     let missing: Vec<_> = (0..total)
