@@ -6,8 +6,12 @@
 //! ```sh
 //! scripts/services.sh start && source .services/env
 //! cargo build --release -p gateway
-//! cargo run --release -p e2e-tests --example feedback_load -- [POSTS] [CONCURRENCY]
+//! cargo run --release -p e2e-tests --example feedback_load -- [POSTS] [CONCURRENCY] [SNS]
 //! ```
+//!
+//! `SNS` is `healthy` (default) or `blackhole`: the gateway's AWS endpoint is then a
+//! socket that accepts connections and never answers, as an SNS that hangs would, to show
+//! that posts do not wait for SNS (only post latency is reported in that mode).
 
 use std::time::{Duration, Instant};
 
@@ -23,10 +27,19 @@ async fn main() {
     let mut args = std::env::args().skip(1);
     let posts: usize = args.next().map_or(2000, |a| a.parse().expect("POSTS"));
     let concurrency: usize = args.next().map_or(32, |a| a.parse().expect("CONCURRENCY"));
+    let blackhole = match args.next().as_deref() {
+        None | Some("healthy") => false,
+        Some("blackhole") => true,
+        Some(other) => panic!("SNS is `healthy` or `blackhole`, not {other:?}"),
+    };
 
     let services = Services::from_env();
     let tap = TopicTap::create(&services, &unique("load")).await;
     let mut env = services.aws_env();
+    if blackhole {
+        env.retain(|(name, _)| *name != "AWS_ENDPOINT_URL");
+        env.push(("AWS_ENDPOINT_URL", hanging_endpoint().await));
+    }
     env.push(("MONGODB_URI", services.mongodb_uri.clone()));
     env.push(("MONGODB_DATABASE", unique("load")));
     env.push(("SNS_TOPIC_FEEDBACK_GOOD", tap.topic_arn.clone()));
@@ -51,6 +64,22 @@ async fn main() {
         .collect()
         .await;
     let posting = started.elapsed();
+    latencies.sort();
+    let pct = |p: f64| latencies[((latencies.len() - 1) as f64 * p) as usize];
+    println!(
+        "posts {posts}, concurrency {concurrency}, SNS {}",
+        if blackhole { "blackhole" } else { "healthy" }
+    );
+    println!(
+        "POST …/feedback: {:.0}/s; latency p50 {:?}, p99 {:?}, max {:?}",
+        posts as f64 / posting.as_secs_f64(),
+        pct(0.50),
+        pct(0.99),
+        pct(1.0)
+    );
+    if blackhole {
+        return;
+    }
 
     // The notifier's own count of accepted publishes: how fast the outbox drains.
     let sent_metric = r#"gateway_notifications_total{outcome="sent"} "#;
@@ -89,18 +118,21 @@ async fn main() {
     let newest = list(&gateway, "load-0", "?limit=1").await.items;
     assert_eq!(newest[0].notification.status, NotificationStatus::Sent);
 
-    latencies.sort();
-    let pct = |p: f64| latencies[((latencies.len() - 1) as f64 * p) as usize];
-    println!("posts {posts}, concurrency {concurrency}");
-    println!(
-        "POST …/feedback: {:.0}/s; latency p50 {:?}, p99 {:?}, max {:?}",
-        posts as f64 / posting.as_secs_f64(),
-        pct(0.50),
-        pct(0.99),
-        pct(1.0)
-    );
     println!(
         "outbox: all {posts} notifications accepted by SNS {drained:.2?} after the first post ({:.0}/s)",
         posts as f64 / drained.as_secs_f64()
     );
+}
+
+/// An endpoint that accepts TCP connections and never answers.
+async fn hanging_endpoint() -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    format!("http://{addr}")
 }
