@@ -7,6 +7,7 @@
 //! cargo test -p e2e-tests --test sqs_to_sse`.
 
 pub mod feedback;
+pub mod proxy;
 pub mod sns;
 
 use std::path::PathBuf;

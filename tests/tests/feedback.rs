@@ -528,3 +528,58 @@ async fn posts_answer_503_while_mongodb_is_down_and_recover_when_it_returns() {
     }
     assert_eq!(ready.0, 200, "{}", ready.1);
 }
+
+/// SNS unreachable while feedback is posted (every connection to it refused or cut):
+/// each post still answers 201, and once SNS is reachable again every notification
+/// arrives exactly once.
+#[tokio::test]
+async fn notifications_posted_while_sns_is_unreachable_arrive_once_it_is_back() {
+    let services = Services::from_env();
+    let tap = TopicTap::create(&services, &unique("good")).await;
+    let upstream = services.aws_endpoint.trim_start_matches("http://");
+    let proxy = e2e_tests::proxy::Proxy::start(upstream).await;
+    let mut env = with_mongodb(
+        &services,
+        &unique("fb"),
+        &[
+            ("SNS_TOPIC_FEEDBACK_GOOD", tap.topic_arn.clone()),
+            ("FEEDBACK_RETRY_BASE_MS", "50".into()),
+            ("FEEDBACK_RETRY_MAX_MS", "300".into()),
+        ],
+    );
+    env.retain(|(name, _)| *name != "AWS_ENDPOINT_URL");
+    env.push(("AWS_ENDPOINT_URL", proxy.url.clone()));
+    proxy.cut();
+    let gateway = Gateway::start(&env).await;
+
+    let comments: Vec<String> = (0..12).map(|i| format!("while down #{i}")).collect();
+    for comment in &comments {
+        let response = post(
+            &gateway,
+            "outage",
+            &json!({"rating": "up", "comment": comment}),
+            None,
+        )
+        .await;
+        assert_eq!(
+            response.status(),
+            201,
+            "SNS being unreachable never fails a post"
+        );
+    }
+    let failing = newest_when(&gateway, "outage", |r| r.notification.attempts >= 2).await;
+    assert_eq!(failing.notification.status, NotificationStatus::Pending);
+    assert!(tap.receive(1, Duration::from_secs(1)).await.is_empty());
+
+    proxy.restore();
+    let mut received = tap.receive(comments.len(), Duration::from_secs(30)).await;
+    received.extend(tap.receive(1, Duration::from_secs(2)).await);
+    let mut messages: Vec<String> = received.into_iter().map(|e| e.message).collect();
+    messages.sort();
+    let mut expected: Vec<String> = comments
+        .iter()
+        .map(|c| format!("Session: outage\n\n{c}"))
+        .collect();
+    expected.sort();
+    assert_eq!(messages, expected, "every notification, exactly once");
+}
