@@ -84,12 +84,7 @@ async fn main() {
     // The notifier's own count of accepted publishes: how fast the outbox drains.
     let sent_metric = r#"gateway_notifications_total{outcome="sent"} "#;
     loop {
-        let metrics = reqwest::get(gateway.url("/metrics"))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let metrics = gateway.get_text("/metrics").await;
         let sent: usize = metrics
             .lines()
             .find_map(|line| line.strip_prefix(sent_metric))

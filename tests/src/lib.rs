@@ -130,6 +130,19 @@ impl Gateway {
         format!("{}{path}", self.base_url)
     }
 
+    /// `GET path`, its body as text (any status).
+    pub async fn get_text(&self, path: &str) -> String {
+        let response = reqwest::get(self.url(path))
+            .await
+            .expect("the gateway answers");
+        response.text().await.expect("a body")
+    }
+
+    /// `GET path`, its body as JSON (any status).
+    pub async fn get_json(&self, path: &str) -> serde_json::Value {
+        serde_json::from_str(&self.get_text(path).await).expect("a JSON body")
+    }
+
     /// Everything the process wrote to stdout and stderr so far, across restarts.
     pub fn logs(&self) -> String {
         self.logs.lock().unwrap().clone()

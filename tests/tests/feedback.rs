@@ -227,12 +227,7 @@ async fn readiness_and_metrics_describe_the_feedback_backends() {
     );
 
     post(&gateway, "metered", &json!({"rating": "up"}), None).await;
-    let metrics = reqwest::get(gateway.url("/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = gateway.get_text("/metrics").await;
     assert!(
         metrics.contains(r#"gateway_feedback_stored_total{sentiment="positive"} 1"#),
         "{metrics}"

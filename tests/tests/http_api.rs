@@ -103,12 +103,7 @@ async fn bad_publishes_get_precise_errors_and_change_nothing() {
         .unwrap();
     assert_eq!(response.status(), 400);
 
-    let snapshot: Value = reqwest::get(gateway.url("/v1/sessions/s-1"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let snapshot: Value = gateway.get_json("/v1/sessions/s-1").await;
     assert_eq!(
         snapshot["metadata"],
         json!({}),
@@ -159,12 +154,7 @@ async fn publish_can_be_disabled() {
     )
     .await;
     assert_eq!((status, code(&answer)), (403, "publish_disabled"));
-    let info: Value = reqwest::get(gateway.url("/v1/info"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let info: Value = gateway.get_json("/v1/info").await;
     assert_eq!(info["http_publish"], false);
 }
 

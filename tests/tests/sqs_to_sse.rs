@@ -139,12 +139,7 @@ async fn producer_messages_reach_only_their_sessions_subscribers() {
     assert_eq!(delete.json()["metadata"], json!({"priority": null}));
     assert_ne!(delete.id.as_deref(), Some(id.as_str()));
 
-    let snapshot: Value = reqwest::get(gateway.url(&format!("/v1/sessions/{session}")))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let snapshot: Value = gateway.get_json(&format!("/v1/sessions/{session}")).await;
     assert_eq!(
         snapshot["metadata"],
         json!({"status": "processing", "agent_state": "thinking"})
@@ -371,12 +366,7 @@ async fn malformed_messages_stay_for_the_dead_letter_queue() {
 
     let health = reqwest::get(gateway.url("/healthz")).await.unwrap();
     assert_eq!(health.status(), 200);
-    let metrics = reqwest::get(gateway.url("/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = gateway.get_text("/metrics").await;
     assert!(
         metrics.contains("gateway_sqs_messages_rejected_total{reason=\"invalid_json\"}"),
         "{metrics}"
