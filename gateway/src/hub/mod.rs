@@ -150,17 +150,16 @@ impl Hub {
                 };
             }
         }
-        loop {
-            let session = self.session(&change.session_id);
-            let mut inner = session.inner.lock().expect("session lock");
-            if inner.evicted {
-                continue;
-            }
-            inner.touched = Instant::now();
-            let merge =
-                inner
-                    .state
-                    .merge(change.operation, change.metadata.clone(), change.timestamp);
+        let Change {
+            session_id,
+            event,
+            operation,
+            metadata,
+            timestamp,
+            ..
+        } = change;
+        self.with_session(&session_id, |session, inner| {
+            let merge = inner.state.merge(operation, metadata, timestamp);
             if !merge.ignored.is_empty() {
                 ::metrics::counter!(metrics::EVENTS_IGNORED, "reason" => "stale")
                     .increment(merge.ignored.len() as u64);
@@ -174,17 +173,14 @@ impl Hub {
             }
             ::metrics::counter!(metrics::EVENTS_APPLIED, "source" => source).increment(1);
             inner.seq += 1;
-            let id = EventId {
-                epoch: inner.epoch,
-                seq: inner.seq,
-            };
+            let id = inner.event_id();
             let applied = merge.applied.keys().cloned().collect();
             let event = MetadataEvent {
                 session_id: session.id.clone(),
-                event: change.event,
-                operation: change.operation,
+                event,
+                operation,
                 metadata: merge.applied,
-                timestamp: change.timestamp,
+                timestamp,
             };
             let frame = Frame::new(id, EVENT_METADATA, &event);
             if inner.replay.len() == self.inner.replay_capacity {
@@ -194,12 +190,12 @@ impl Hub {
             // Sent under the session lock so that a subscriber that joins concurrently
             // sees each event exactly once: in its initial frames or on its receiver.
             let _ = session.sender.send(frame);
-            return Outcome {
+            Outcome {
                 event_id: Some(id),
                 applied,
                 ignored: merge.ignored,
-            };
-        }
+            }
+        })
     }
 
     /// The current merged metadata of a session (empty for a session never written).
@@ -225,24 +221,36 @@ impl Hub {
     /// Subscribes to a session. A `resume` id the buffer still covers replays the events
     /// after it; any other id, or none, starts with a snapshot.
     pub fn subscribe(&self, session_id: &SessionId, resume: Option<EventId>) -> Subscription {
+        self.with_session(session_id, |session, inner| {
+            let receiver = session.sender.subscribe();
+            let initial = match resume.and_then(|id| inner.replay_after(id)) {
+                Some(frames) => frames,
+                None => {
+                    let frame =
+                        Frame::new(inner.event_id(), EVENT_SNAPSHOT, &session.snapshot(inner));
+                    vec![frame.bytes]
+                }
+            };
+            Subscription::new(session.clone(), receiver, initial, inner.seq)
+        })
+    }
+
+    /// Runs `f` on session `id` (created if missing) under its lock, marked as used now.
+    /// Looks again if the idle sweep dropped the session between lookup and lock, so a
+    /// write or subscriber never lands on an evicted session.
+    fn with_session<R>(
+        &self,
+        id: &SessionId,
+        f: impl FnOnce(&Arc<Session>, &mut SessionInner) -> R,
+    ) -> R {
         loop {
-            let session = self.session(session_id);
+            let session = self.session(id);
             let mut inner = session.inner.lock().expect("session lock");
             if inner.evicted {
                 continue;
             }
             inner.touched = Instant::now();
-            let receiver = session.sender.subscribe();
-            let (initial, last_seq) = match resume.and_then(|id| inner.replay_after(id)) {
-                Some(frames) => (frames, inner.seq),
-                None => {
-                    let frame =
-                        Frame::new(inner.event_id(), EVENT_SNAPSHOT, &session.snapshot(&inner));
-                    (vec![frame.bytes], inner.seq)
-                }
-            };
-            drop(inner);
-            return Subscription::new(session, receiver, initial, last_seq);
+            return f(&session, &mut inner);
         }
     }
 
