@@ -1,5 +1,8 @@
 #!/usr/bin/env bash
 # Benchmarks Session Gateway against Nchan and Pushpin with the same load, on loopback.
+# Targets: `gateway` (one node, in-memory hub), `gateway-redis` (two nodes on one Redis,
+# subscribers spread over both), `nchan`, `pushpin`. The `redis-memory` scenario measures
+# what a session and an event cost in Redis.
 #
 #   bench/run.sh                # every scenario against every target, prints a markdown report
 #   BENCH_TARGETS="gateway nchan" bench/run.sh   # a subset of the targets
@@ -15,8 +18,8 @@ set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$root/target}
-targets=${BENCH_TARGETS:-gateway nchan pushpin}
-scenarios=${BENCH_SCENARIOS:-fanout sessions burst sessions-burst sqs}
+targets=${BENCH_TARGETS:-gateway gateway-redis nchan pushpin}
+scenarios=${BENCH_SCENARIOS:-fanout sessions burst sessions-burst sqs redis-memory}
 work=$(mktemp -d /tmp/session-gateway-bench.XXXXXX)
 started=()
 
@@ -66,6 +69,9 @@ install_peers() {
   if [[ " $targets " == *" pushpin "* ]] && ! command -v pushpin >/dev/null; then
     missing+=(pushpin)
   fi
+  if [[ " $targets " == *" gateway-redis "* ]] && ! command -v redis-server >/dev/null; then
+    missing+=(redis-server)
+  fi
   if [ ${#missing[@]} -gt 0 ]; then
     log "installing ${missing[*]}"
     local sudo=()
@@ -85,6 +91,43 @@ start_gateway() { # [VAR=value ...] extra environment
   started+=($!)
   wait_for_port "$port" gateway
   url="http://127.0.0.1:$port" extra=() pids=$!
+}
+
+# Two gateway nodes sharing one redis-server: events are published through the first,
+# subscribers are spread over both, so half of them are served across nodes. The pids
+# measured are both nodes' and Redis's.
+start_gateway-redis() {
+  local redis_port first second
+  redis_port=$(free_port)
+  redis-server --port "$redis_port" --bind 127.0.0.1 --save '' --appendonly no \
+    >"$work/redis.log" 2>&1 &
+  started+=($!)
+  local redis=$!
+  wait_for_port "$redis_port" redis-server
+  start_gateway REDIS_URL="redis://127.0.0.1:$redis_port"
+  local first_url=$url first_pid=$pids
+  start_gateway REDIS_URL="redis://127.0.0.1:$redis_port"
+  extra=(--also-subscribe-url "$url")
+  url=$first_url pids="$first_pid,$pids,$redis" redis_port_in_use=$redis_port
+}
+
+# Redis memory per session and per event: 1000 sessions of 20 events (5 keys each, one
+# 64-byte filler) written through the gateway, `used_memory` read before and after.
+scenario_redis_memory() {
+  local mark=${#started[@]} before after sessions=1000 events=20000
+  start_gateway-redis
+  used() { redis-cli -p "$redis_port_in_use" info memory | sed -n 's/^used_memory:\([0-9]*\).*/\1/p'; }
+  before=$(used)
+  loadgen --target gateway --url "$url" --label redis-memory --sessions "$sessions" \
+    --subscribers "$sessions" --events "$events" --rate 0 --concurrency 8 >/dev/null \
+    || log "redis-memory load failed"
+  after=$(used)
+  {
+    echo
+    echo "redis-memory: $sessions sessions, $events events (history kept: all $((events / sessions)) per session)"
+    echo "redis-memory: used_memory $before -> $after bytes: $(((after - before) / sessions)) bytes per session, $(((after - before) / events)) bytes per event"
+  } >>"$work/notes.md"
+  stop_from "$mark"
 }
 
 start_nchan() {
@@ -162,7 +205,7 @@ scenario() {
     mark=${#started[@]}
     "start_$target"
     log "$label against $target"
-    loadgen --target "$target" --url "$url" "${extra[@]}" --pid "$pids" --label "$label" "$@" \
+    loadgen --target "${target%-redis}" --url "$url" "${extra[@]}" --pid "$pids" --label "$label" "$@" \
       >>"$work/rows.md" || log "$label against $target failed"
     stop_from "$mark"
   done
@@ -217,6 +260,7 @@ for name in $scenarios; do
     sessions-burst) scenario sessions-burst --sessions 100 --subscribers 100 --events 20000 \
       --rate 0 --concurrency 8 ;;
     sqs) scenario_sqs ;;
+    redis-memory) scenario_redis_memory ;;
     *) log "unknown scenario $name" && exit 2 ;;
   esac
 done
@@ -231,4 +275,5 @@ cat <<EOF
 
 ## Results
 $(cat "$work/rows.md")
+$(cat "$work/notes.md" 2>/dev/null)
 EOF

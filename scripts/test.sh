@@ -16,10 +16,13 @@ record() { "$@" 2>&1 | tee -a "$log"; }
 step "toolchain and system packages"
 rustup component add rustfmt clippy >/dev/null 2>&1 || true
 rustup target add wasm32-unknown-unknown >/dev/null
-# Headless Chromium and its driver for the browser tests, from Debian.
-if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then
+# From Debian: headless Chromium and its driver for the browser tests, redis-server and
+# redis-cli for the cluster-mode tests.
+if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ] \
+  || ! command -v redis-server >/dev/null || ! command -v redis-cli >/dev/null; then
   apt-get update -qq
-  apt-get install -y -qq --no-install-recommends chromium chromium-driver >/dev/null
+  apt-get install -y -qq --no-install-recommends chromium chromium-driver \
+    redis-server redis-tools >/dev/null
 fi
 
 step "format and lints"

@@ -16,6 +16,12 @@ pub struct Config {
     #[arg(long, default_value = "http://127.0.0.1:8080")]
     pub url: String,
 
+    /// More subscriber-side base URLs, e.g. the other nodes of a gateway cluster: the
+    /// subscribers are spread round-robin over `--url` and these, events are published
+    /// through `--url` only. Repeat the flag or separate with commas.
+    #[arg(long, value_delimiter = ',')]
+    pub also_subscribe_url: Vec<String>,
+
     /// Pushpin only: base URL of its publish API (the handler's `push_in_http_port`).
     #[arg(long)]
     pub publish_url: Option<String>,

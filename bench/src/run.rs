@@ -30,7 +30,15 @@ pub async fn run(config: &Config) -> Result<Report> {
         config.events,
         config.payload_bytes,
     ));
-    let target = Target::new(config)?;
+    // Subscribers go round-robin to `--url` and every `--also-subscribe-url`.
+    let mut subscribe_targets = vec![Target::new(config)?];
+    for url in &config.also_subscribe_url {
+        let node = Config {
+            url: url.clone(),
+            ..config.clone()
+        };
+        subscribe_targets.push(Target::new(&node)?);
+    }
     let publisher = match config.via {
         PublishVia::Http => Publisher::Http(Target::new(config)?),
         PublishVia::Sqs => {
@@ -63,6 +71,7 @@ pub async fn run(config: &Config) -> Result<Report> {
         let session = subscriber % plan.sessions.len();
         let last_seq = plan.last_seq(session).expect("every session gets an event");
         expected += plan.events_of(session);
+        let target = &subscribe_targets[subscriber % subscribe_targets.len()];
         let url = target.subscribe_url(&plan.sessions[session]);
         subscribers.spawn(subscribe::run(url, last_seq, shared.clone()));
     }

@@ -78,6 +78,22 @@ pub struct Config {
     #[arg(long, env = "AUTH_JWT_SECRET", value_parser = parse_jwt_secret, hide_env_values = true)]
     pub auth_jwt_secret: Option<JwtSecret>,
 
+    /// Redis holding every session's state and history, so several gateways act as one:
+    /// `redis://[user:pass@]host:port`, `rediss://…` (TLS), or a Redis Cluster as
+    /// `redis-cluster://host:port?node=host2:port2` or a comma-separated list of
+    /// `redis://` seed nodes. Unset: sessions live in this process only.
+    #[arg(long, env = "REDIS_URL", hide_env_values = true)]
+    pub redis_url: Option<String>,
+
+    /// With Redis: seconds a session's state and history are kept after its last write.
+    #[arg(long, env = "SESSION_TTL_SECONDS", default_value_t = 86_400, value_parser = clap::value_parser!(u64).range(1..))]
+    pub session_ttl_seconds: u64,
+
+    /// With Redis: seconds an SQS MessageId is remembered, so a redelivered message is
+    /// applied once whichever node receives it.
+    #[arg(long, env = "MESSAGE_DEDUP_SECONDS", default_value_t = 3_600, value_parser = clap::value_parser!(u64).range(1..))]
+    pub message_dedup_seconds: u64,
+
     /// Events kept per session for `Last-Event-ID` replay.
     #[arg(long, env = "REPLAY_BUFFER", default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub replay_buffer: u32,
@@ -90,7 +106,8 @@ pub struct Config {
     #[arg(long, env = "HEARTBEAT_SECONDS", default_value_t = 15, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub heartbeat_seconds: u64,
 
-    /// Seconds a session with no subscribers and no writes is kept in memory.
+    /// Without Redis: seconds a session with no subscribers and no writes is kept in
+    /// memory.
     #[arg(long, env = "SESSION_IDLE_SECONDS", default_value_t = 3600)]
     pub session_idle_seconds: u64,
 

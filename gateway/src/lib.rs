@@ -4,7 +4,8 @@
 //!
 //! # Layout
 //! - [`config`]: the clap configuration; `--help` is its reference.
-//! - [`hub`]: per-session merged state, replay buffer and subscriber fan-out.
+//! - [`hub`]: per-session merged state, history and subscriber fan-out, in memory or
+//!   in Redis (several gateways acting as one).
 //! - [`ingest`]: the SQS metadata queue consumer feeding the hub.
 //! - [`feedback`]: feedback storage (MongoDB or memory) and the SNS notification outbox.
 //! - [`http`]: the axum router, one module per group of endpoints, one error type.
@@ -59,7 +60,9 @@ pub async fn run(
         None
     };
 
-    let hub = Hub::new(&config, stop.clone());
+    let hub = Hub::start(&config, &health, &tasks, stop.clone())
+        .await
+        .context("starting the hub")?;
     let feedback = feedback::start(&config, aws.as_ref(), &health, &tasks, stop.clone())
         .await
         .context("starting feedback")?;

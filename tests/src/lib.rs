@@ -8,7 +8,9 @@
 
 pub mod feedback;
 pub mod proxy;
+pub mod redis;
 pub mod sns;
+pub mod sqs;
 
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -336,5 +338,69 @@ impl SseStream {
             .unwrap_or_else(|| panic!("no `{event}` event within 10 s"));
         assert_eq!(next.event, event, "unexpected event {next:?}");
         next
+    }
+}
+
+/// A client's view of one session built from its SSE events, as the SDK builds it: a
+/// snapshot replaces the view, a `metadata` event merges its keys (`null` deletes). It
+/// checks the stream's exactly-once promise on the way: within an epoch each `metadata`
+/// event's seq is exactly one more than the last one seen.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct View {
+    pub metadata: serde_json::Map<String, serde_json::Value>,
+    /// `(epoch, seq)` of the last event applied.
+    pub position: Option<(u64, u64)>,
+}
+
+impl View {
+    pub fn apply(&mut self, event: &SseEvent) {
+        let id = event.id.as_deref().expect("every event has an id");
+        let (epoch, seq) = id.split_once('-').expect("ids are {epoch}-{seq}");
+        let position = (epoch.parse().unwrap(), seq.parse().unwrap());
+        let data = event.json();
+        match event.event.as_str() {
+            "snapshot" => {
+                self.metadata = data["metadata"].as_object().unwrap().clone();
+            }
+            "metadata" => {
+                if let Some((epoch, seq)) = self.position {
+                    if epoch == position.0 {
+                        assert_eq!(
+                            position.1,
+                            seq + 1,
+                            "event {id} after {epoch}-{seq}: a gap or a duplicate"
+                        );
+                    }
+                }
+                for (key, value) in data["metadata"].as_object().unwrap() {
+                    if value.is_null() {
+                        self.metadata.remove(key);
+                    } else {
+                        self.metadata.insert(key.clone(), value.clone());
+                    }
+                }
+            }
+            other => panic!("unexpected event {other}"),
+        }
+        self.position = Some(position);
+    }
+
+    /// Applies events from `stream` until the view equals `expected` (panics after
+    /// `patience` without an event).
+    pub async fn follow_until(
+        &mut self,
+        stream: &mut SseStream,
+        expected: &serde_json::Map<String, serde_json::Value>,
+        patience: Duration,
+    ) {
+        while &self.metadata != expected {
+            let event = stream.next(patience).await.unwrap_or_else(|| {
+                panic!(
+                    "the view stopped short of the expected state:\n view {:?}\n want {:?}",
+                    self.metadata, expected
+                )
+            });
+            self.apply(&event);
+        }
     }
 }

@@ -5,75 +5,11 @@ use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
 
 use aws_sdk_sqs::types::QueueAttributeName;
+use e2e_tests::sqs::{producer_message, Queue};
 use e2e_tests::{unique, Gateway, Services, SseEvent, SseStream};
 use serde_json::{json, Value};
 
 const PATIENCE: Duration = Duration::from_secs(10);
-
-/// The producer's message, byte for byte as documented, for `session` at `second`.
-fn producer_message(session: &str, operation: &str, metadata: Value, second: u32) -> String {
-    format!(
-        r#"{{"session_id": "{session}", "event": "metadata_update", "operation": "{operation}", "metadata": {metadata}, "timestamp": "2024-01-26T10:30:{second:02}.123456"}}"#
-    )
-}
-
-struct Queue {
-    sqs: aws_sdk_sqs::Client,
-    url: String,
-}
-
-impl Queue {
-    /// A fresh standard queue; `visibility` is how soon an undeleted message reappears.
-    async fn create(services: &Services, visibility: u32) -> Self {
-        Self::create_with(services, &unique("metadata"), visibility, &[]).await
-    }
-
-    async fn create_with(
-        services: &Services,
-        name: &str,
-        visibility: u32,
-        extra: &[(QueueAttributeName, String)],
-    ) -> Self {
-        let sqs = services.sqs().await;
-        let mut request = sqs.create_queue().queue_name(name).attributes(
-            QueueAttributeName::VisibilityTimeout,
-            visibility.to_string(),
-        );
-        for (name, value) in extra {
-            request = request.attributes(name.clone(), value);
-        }
-        let url = request.send().await.unwrap().queue_url.unwrap();
-        Self { sqs, url }
-    }
-
-    async fn send(&self, body: &str) {
-        self.sqs
-            .send_message()
-            .queue_url(&self.url)
-            .message_body(body)
-            .send()
-            .await
-            .unwrap();
-    }
-
-    async fn arn(&self) -> String {
-        let attrs = self
-            .sqs
-            .get_queue_attributes()
-            .queue_url(&self.url)
-            .attribute_names(QueueAttributeName::QueueArn)
-            .send()
-            .await
-            .unwrap();
-        attrs.attributes.unwrap()[&QueueAttributeName::QueueArn].clone()
-    }
-
-    async fn gateway(&self, services: &Services) -> Gateway {
-        let mut env = services.aws_env();
-        env.push(("SQS_METADATA_QUEUE_URL", self.url.clone()));
-        Gateway::start(&env).await
-    }
-}
 
 fn events_url(gateway: &Gateway, session: &str) -> String {
     gateway.url(&format!("/v1/sessions/{session}/events"))

@@ -49,6 +49,16 @@ impl ApiError {
     }
 }
 
+impl From<crate::hub::HubError> for ApiError {
+    fn from(err: crate::hub::HubError) -> Self {
+        Self::Unavailable {
+            component: "redis",
+            message: err.to_string(),
+            retry_after: Duration::from_secs(2),
+        }
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         match self {

@@ -37,7 +37,7 @@ async fn events(
     SessionPath(session_id): SessionPath,
     Query(query): Query<EventsQuery>,
     headers: HeaderMap,
-) -> Response {
+) -> Result<Response, ApiError> {
     let resume = headers
         .get("last-event-id")
         .and_then(|v| v.to_str().ok())
@@ -45,12 +45,12 @@ async fn events(
         .or(query.last_event_id)
         // A malformed id is treated like an unknown one: the client gets a snapshot.
         .and_then(|raw| raw.trim().parse::<EventId>().ok());
-    let mut subscription = state.hub.subscribe(&session_id, resume);
+    let mut subscription = state.hub.subscribe(&session_id, resume).await?;
     subscription.prepend(retry_hint(RETRY_HINT_MS));
     let stream = subscription
         .into_stream(state.config.heartbeat(), state.stop.clone())
         .map(Ok::<_, std::convert::Infallible>);
-    (
+    Ok((
         [
             (
                 header::CONTENT_TYPE,
@@ -64,15 +64,15 @@ async fn events(
         ],
         Body::from_stream(stream),
     )
-        .into_response()
+        .into_response())
 }
 
 /// `GET /v1/sessions/{id}`: the merged metadata now.
 async fn snapshot(
     State(state): State<AppState>,
     SessionPath(session_id): SessionPath,
-) -> Json<SnapshotEvent> {
-    Json(state.hub.snapshot(&session_id))
+) -> Result<Json<SnapshotEvent>, ApiError> {
+    Ok(Json(state.hub.snapshot(&session_id).await?))
 }
 
 /// `POST /v1/sessions/{id}/metadata`: the SQS message body, minus `session_id`, over HTTP.
@@ -96,14 +96,17 @@ async fn publish(
             format!("body session_id {body_id:?} differs from the path's {session_id:?}"),
         ));
     }
-    let outcome = state.hub.apply(Change {
-        session_id,
-        event: request.event,
-        operation: request.operation,
-        metadata: request.metadata,
-        timestamp: request.timestamp.unwrap_or_else(Utc::now),
-        source: Source::Http,
-    });
+    let outcome = state
+        .hub
+        .apply(Change {
+            session_id,
+            event: request.event,
+            operation: request.operation,
+            metadata: request.metadata,
+            timestamp: request.timestamp.unwrap_or_else(Utc::now),
+            source: Source::Http,
+        })
+        .await?;
     let response = PublishResponse {
         event_id: outcome.event_id,
         applied: outcome.applied,

@@ -12,6 +12,9 @@ use shared_types::EventId;
 pub struct Frame {
     pub id: EventId,
     pub bytes: Bytes,
+    /// A `snapshot` replaces whatever a subscriber had: it is sent even if its id is not
+    /// newer, and its id becomes the subscriber's position.
+    pub snapshot: bool,
 }
 
 impl Frame {
@@ -24,7 +27,21 @@ impl Frame {
         Self {
             id,
             bytes: buf.into(),
+            snapshot: event == shared_types::EVENT_SNAPSHOT,
         }
+    }
+
+    /// Reads back a `metadata` frame framed elsewhere (by another node): its id is the
+    /// first line. `None` for anything else.
+    pub fn parse_event(bytes: Bytes) -> Option<Self> {
+        let rest = bytes.strip_prefix(b"id: ")?;
+        let end = rest.iter().position(|&b| b == b'\n')?;
+        let id = std::str::from_utf8(&rest[..end]).ok()?.parse().ok()?;
+        Some(Self {
+            id,
+            bytes,
+            snapshot: false,
+        })
     }
 }
 
@@ -51,5 +68,9 @@ mod tests {
             &frame.bytes[..],
             b"id: 7-3\nevent: metadata\ndata: {\"comment\":\"two\\nlines\"}\n\n"
         );
+        let parsed = Frame::parse_event(frame.bytes.clone()).unwrap();
+        assert_eq!((parsed.id, parsed.bytes), (frame.id, frame.bytes));
+        assert!(Frame::parse_event(Bytes::from_static(b"id: x\n")).is_none());
+        assert!(Frame::parse_event(Bytes::from_static(b"event: x\n")).is_none());
     }
 }

@@ -3,7 +3,9 @@
 //! `SQS_POLLERS` tasks long-poll the queue (up to 10 messages, `SQS_WAIT_SECONDS`). Each
 //! message is parsed as the producer's [`MetadataMessage`] and applied to the hub; only
 //! then is it deleted, in one batch per receive, so a crash between the two redelivers it
-//! (the hub applies a redelivered `MessageId` once). A message that does not parse is
+//! (the hub applies a redelivered `MessageId` once), and a message the hub could not
+//! apply (its Redis unreachable) is not deleted either; while the hub is unavailable the
+//! pollers do not receive at all. A message that does not parse is
 //! logged with its `MessageId`, counted, and left in the queue: after `maxReceiveCount`
 //! receives the queue's redrive policy moves it to the dead-letter queue, where it can be
 //! inspected. Errors back off exponentially with jitter. Works with standard and FIFO
@@ -100,6 +102,14 @@ impl Poller {
     async fn run(self, stop: CancellationToken) {
         let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(30));
         loop {
+            if !self.hub.is_available() {
+                // Receiving now would only return messages to the queue unapplied and
+                // count receives towards the dead-letter queue.
+                tokio::select! {
+                    () = stop.cancelled() => return,
+                    () = tokio::time::sleep(Duration::from_millis(250)) => continue,
+                }
+            }
             let receive = self
                 .client
                 .receive_message()
@@ -140,7 +150,7 @@ impl Poller {
             let message_id = message.message_id.unwrap_or_default();
             match parse(message.body.as_deref()) {
                 Ok(parsed) => {
-                    self.hub.apply(Change {
+                    let change = Change {
                         session_id: parsed.session_id,
                         event: parsed.event,
                         operation: parsed.operation,
@@ -149,9 +159,17 @@ impl Poller {
                         source: Source::Sqs {
                             message_id: message_id.clone(),
                         },
-                    });
-                    if let Some(receipt) = message.receipt_handle {
-                        applied.push((message_id, receipt));
+                    };
+                    match self.hub.apply(change).await {
+                        Ok(_) => {
+                            if let Some(receipt) = message.receipt_handle {
+                                applied.push((message_id, receipt));
+                            }
+                        }
+                        Err(error) => {
+                            ::metrics::counter!(metrics::SQS_ERRORS, "op" => "apply").increment(1);
+                            tracing::warn!(%message_id, %error, "not applied; the message stays in the queue for redelivery");
+                        }
                     }
                 }
                 Err(rejection) => {

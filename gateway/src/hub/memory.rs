@@ -1,0 +1,305 @@
+//! The in-memory backend: every session lives in this process (the embedded default).
+//!
+//! Each session has its merged state, a ring buffer of its last `REPLAY_BUFFER` framed
+//! events and one broadcast channel to its subscribers; a change is merged, framed,
+//! buffered and broadcast under the session's lock, so subscribers joining concurrently
+//! see each event exactly once. Sessions without subscribers or writes for
+//! `SESSION_IDLE_SECONDS` are dropped.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use shared_types::{
+    EventId, Metadata, MetadataEvent, SessionId, SnapshotEvent, EVENT_METADATA, EVENT_SNAPSHOT,
+};
+use tokio::sync::broadcast;
+use tokio_util::sync::CancellationToken;
+
+use super::frame::Frame;
+use super::recent::RecentIds;
+use super::state::MergedState;
+use super::{CatchUp, Change, Joined, Outcome};
+use crate::config::Config;
+use crate::metrics;
+
+/// SQS message ids remembered to apply a redelivered message once.
+const RECENT_MESSAGE_IDS: usize = 100_000;
+
+/// The registry of sessions; cheap to clone.
+#[derive(Clone)]
+pub struct MemoryHub {
+    inner: Arc<HubInner>,
+}
+
+struct HubInner {
+    sessions: Mutex<HashMap<SessionId, Arc<Session>>>,
+    recent_message_ids: Mutex<RecentIds>,
+    replay_capacity: usize,
+    subscriber_buffer: usize,
+    /// The newest epoch handed out; epochs are Unix milliseconds, bumped to stay unique.
+    last_epoch: AtomicU64,
+}
+
+struct Session {
+    id: SessionId,
+    inner: Mutex<SessionInner>,
+    /// Carries each framed event to the subscribers; its capacity is the subscriber buffer.
+    sender: broadcast::Sender<Frame>,
+}
+
+struct SessionInner {
+    epoch: u64,
+    seq: u64,
+    state: MergedState,
+    replay: VecDeque<Frame>,
+    touched: Instant,
+    /// Set when the idle sweep dropped the session; a writer holding it must look again.
+    evicted: bool,
+}
+
+impl MemoryHub {
+    /// Creates the hub and starts its idle-session sweep, which ends with `stop`.
+    pub fn start(config: &Config, stop: CancellationToken) -> Self {
+        tracing::info!(component = "hub", backend = "in-memory", "session state");
+        let hub = Self {
+            inner: Arc::new(HubInner {
+                sessions: Mutex::default(),
+                recent_message_ids: Mutex::new(RecentIds::new(RECENT_MESSAGE_IDS)),
+                replay_capacity: config.replay_buffer as usize,
+                subscriber_buffer: config.subscriber_buffer as usize,
+                last_epoch: AtomicU64::new(0),
+            }),
+        };
+        let idle = config.session_idle();
+        let sweeper = hub.clone();
+        tokio::spawn(async move {
+            let period = (idle / 4).clamp(Duration::from_secs(1), Duration::from_secs(60));
+            let mut tick = tokio::time::interval(period);
+            loop {
+                tokio::select! {
+                    () = stop.cancelled() => return,
+                    _ = tick.tick() => sweeper.evict_idle(idle),
+                }
+            }
+        });
+        hub
+    }
+
+    /// Merges `change` into its session and forwards the keys that won to subscribers.
+    pub fn apply(&self, change: Change) -> Outcome {
+        let source = change.source.label();
+        if let Some(message_id) = change.source.message_id() {
+            let mut recent = self.inner.recent_message_ids.lock().expect("hub lock");
+            if !recent.insert(message_id) {
+                return Outcome::duplicate(&change.metadata);
+            }
+        }
+        let Change {
+            session_id,
+            event,
+            operation,
+            metadata,
+            timestamp,
+            ..
+        } = change;
+        self.with_session(&session_id, |session, inner| {
+            let merge = inner.state.merge(operation, metadata, timestamp);
+            if !merge.ignored.is_empty() {
+                ::metrics::counter!(metrics::EVENTS_IGNORED, "reason" => "stale")
+                    .increment(merge.ignored.len() as u64);
+            }
+            if merge.applied.is_empty() {
+                return Outcome {
+                    event_id: None,
+                    applied: Vec::new(),
+                    ignored: merge.ignored,
+                };
+            }
+            ::metrics::counter!(metrics::EVENTS_APPLIED, "source" => source).increment(1);
+            inner.seq += 1;
+            let id = inner.event_id();
+            let applied = merge.applied.keys().cloned().collect();
+            let event = MetadataEvent {
+                session_id: session.id.clone(),
+                event,
+                operation,
+                metadata: merge.applied,
+                timestamp,
+            };
+            let frame = Frame::new(id, EVENT_METADATA, &event);
+            if inner.replay.len() == self.inner.replay_capacity {
+                inner.replay.pop_front();
+            }
+            inner.replay.push_back(frame.clone());
+            // Sent under the session lock so that a subscriber that joins concurrently
+            // sees each event exactly once: in its initial frames or on its receiver.
+            let _ = session.sender.send(frame);
+            Outcome {
+                event_id: Some(id),
+                applied,
+                ignored: merge.ignored,
+            }
+        })
+    }
+
+    /// The current merged metadata of a session (empty for a session never written).
+    pub fn snapshot(&self, session_id: &SessionId) -> SnapshotEvent {
+        let session = self
+            .inner
+            .sessions
+            .lock()
+            .expect("hub lock")
+            .get(session_id)
+            .cloned();
+        match session {
+            Some(session) => session.snapshot(&session.inner.lock().expect("session lock")),
+            None => SnapshotEvent {
+                session_id: session_id.clone(),
+                metadata: Metadata::new(),
+                updated_at: None,
+                last_event_id: None,
+            },
+        }
+    }
+
+    /// Joins the session's channel and reads what the subscriber must be sent first,
+    /// both under the session lock, so no event falls between them.
+    pub(super) fn subscribe(&self, session_id: &SessionId, resume: Option<EventId>) -> Joined {
+        self.with_session(session_id, |session, inner| {
+            let receiver = session.sender.subscribe();
+            let catch_up = session.catch_up(inner, resume);
+            Joined {
+                sender: session.sender.clone(),
+                receiver,
+                catch_up,
+            }
+        })
+    }
+
+    /// The frames after `after`, for a subscriber already back at the live end.
+    pub(super) fn catch_up(&self, session_id: &SessionId, after: EventId) -> CatchUp {
+        self.with_session(session_id, |session, inner| {
+            session.catch_up(inner, Some(after))
+        })
+    }
+
+    /// Runs `f` on session `id` (created if missing) under its lock, marked as used now.
+    /// Looks again if the idle sweep dropped the session between lookup and lock, so a
+    /// write or subscriber never lands on an evicted session.
+    fn with_session<R>(
+        &self,
+        id: &SessionId,
+        f: impl FnOnce(&Arc<Session>, &mut SessionInner) -> R,
+    ) -> R {
+        loop {
+            let session = self.session(id);
+            let mut inner = session.inner.lock().expect("session lock");
+            if inner.evicted {
+                continue;
+            }
+            inner.touched = Instant::now();
+            return f(&session, &mut inner);
+        }
+    }
+
+    fn session(&self, id: &SessionId) -> Arc<Session> {
+        let mut sessions = self.inner.sessions.lock().expect("hub lock");
+        if let Some(session) = sessions.get(id) {
+            return session.clone();
+        }
+        let session = Arc::new(Session {
+            id: id.clone(),
+            inner: Mutex::new(SessionInner {
+                epoch: self.next_epoch(),
+                seq: 0,
+                state: MergedState::default(),
+                replay: VecDeque::with_capacity(self.inner.replay_capacity.min(64)),
+                touched: Instant::now(),
+                evicted: false,
+            }),
+            sender: broadcast::channel(self.inner.subscriber_buffer).0,
+        });
+        sessions.insert(id.clone(), session.clone());
+        session
+    }
+
+    /// A new epoch: the current Unix time in milliseconds, or one more than the last
+    /// epoch when that is not smaller, so epochs never repeat within a process and a
+    /// restarted gateway's epochs are newer than its predecessor's.
+    fn next_epoch(&self) -> u64 {
+        let now = Utc::now().timestamp_millis().max(0) as u64;
+        let previous = self
+            .inner
+            .last_epoch
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |last| {
+                Some(now.max(last + 1))
+            })
+            .expect("the update always succeeds");
+        now.max(previous + 1)
+    }
+
+    fn evict_idle(&self, idle: Duration) {
+        let mut sessions = self.inner.sessions.lock().expect("hub lock");
+        sessions.retain(|_, session| {
+            let mut inner = session.inner.lock().expect("session lock");
+            let keep = session.sender.receiver_count() > 0 || inner.touched.elapsed() < idle;
+            inner.evicted = !keep;
+            keep
+        });
+    }
+}
+
+impl Session {
+    fn snapshot(&self, inner: &SessionInner) -> SnapshotEvent {
+        SnapshotEvent {
+            session_id: self.id.clone(),
+            metadata: inner.state.metadata().clone(),
+            updated_at: inner.state.updated_at(),
+            last_event_id: Some(inner.event_id()),
+        }
+    }
+
+    /// The events after `resume` if the buffer holds all of them, else a snapshot.
+    fn catch_up(&self, inner: &SessionInner, resume: Option<EventId>) -> CatchUp {
+        let frames = resume
+            .and_then(|id| inner.replay_after(id))
+            .unwrap_or_else(|| {
+                let snapshot = Frame::new(inner.event_id(), EVENT_SNAPSHOT, &self.snapshot(inner));
+                vec![snapshot.bytes]
+            });
+        CatchUp {
+            frames,
+            last: inner.event_id(),
+        }
+    }
+}
+
+impl SessionInner {
+    fn event_id(&self) -> EventId {
+        EventId {
+            epoch: self.epoch,
+            seq: self.seq,
+        }
+    }
+
+    /// The framed events after `id`, if the buffer holds all of them.
+    fn replay_after(&self, id: EventId) -> Option<Vec<bytes::Bytes>> {
+        if id.epoch != self.epoch || id.seq > self.seq {
+            return None;
+        }
+        let oldest = self.replay.front().map_or(self.seq + 1, |f| f.id.seq);
+        if id.seq + 1 < oldest {
+            return None;
+        }
+        Some(
+            self.replay
+                .iter()
+                .filter(|f| f.id.seq > id.seq)
+                .map(|f| f.bytes.clone())
+                .collect(),
+        )
+    }
+}
