@@ -48,7 +48,10 @@ fi
 # A private copy: the shared target dir may be rebuilt by another build meanwhile.
 cp "$gateway_bin" "$work/gateway"
 gateway_port=$(free_port)
-python3 "$root/client-wasm/tests/control.py" --gateway "$work/gateway" \
+# The test pages are served from other origins (the wasm-bindgen test runner, the smoke
+# page) on ports chosen at run time; they send tokens as headers, never cookies, so the
+# credential-less `*` is enough.
+CORS_ALLOWED_ORIGINS='*' python3 "$root/client-wasm/tests/control.py" --gateway "$work/gateway" \
   --gateway-port "$gateway_port" --auth-gateway-port "$(free_port)" \
   --state-dir "$work" 2>"$work/control.log" &
 control_pid=$!

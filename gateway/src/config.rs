@@ -73,25 +73,84 @@ pub struct Config {
     #[arg(long, env = "HTTP_PUBLISH", default_value_t = true, action = clap::ArgAction::Set)]
     pub http_publish: bool,
 
-    /// HS256 secret (at least 32 bytes) that signs client JWTs. Set: every
-    /// `/v1/sessions/…` request needs a token (docs/API.md, "Authentication"). Unset: no auth.
-    #[arg(long, env = "AUTH_JWT_SECRET", value_parser = parse_jwt_secret, hide_env_values = true)]
+    // ---- Access control (docs/SECURITY.md) ----
+    /// HS256 secret (at least 32 bytes) that signs client JWTs. Any of the three key
+    /// settings turns authentication on: every `/v1/sessions/…` request then needs a token.
+    #[arg(long, env = "AUTH_JWT_SECRET", value_parser = parse_jwt_secret, hide_env_values = true, help_heading = "Access control")]
     pub auth_jwt_secret: Option<JwtSecret>,
+
+    /// PEM file with the public key of the token issuer (RSA, EC P-256/P-384 or Ed25519):
+    /// tokens signed RS*/PS*, ES256/ES384 or EdDSA with the matching private key.
+    #[arg(
+        long,
+        env = "AUTH_JWT_PUBLIC_KEY_FILE",
+        help_heading = "Access control"
+    )]
+    pub auth_jwt_public_key_file: Option<PathBuf>,
+
+    /// JWKS URL of an identity provider (Keycloak, Auth0, Cognito…): keys picked by the
+    /// token's `kid`, cached, fetched again for an unknown `kid` or an old set.
+    #[arg(long, env = "AUTH_JWKS_URL", value_parser = parse_http_url, help_heading = "Access control")]
+    pub auth_jwks_url: Option<String>,
+
+    /// Shortest time between two JWKS fetches, in seconds (tokens with made-up `kid`s
+    /// cannot make the gateway hammer the identity provider).
+    #[arg(long, env = "AUTH_JWKS_MIN_REFRESH_SECONDS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600), help_heading = "Access control")]
+    pub auth_jwks_min_refresh_seconds: u64,
+
+    /// Age in seconds after which the JWKS is fetched again on use (so removed keys stop
+    /// working).
+    #[arg(long, env = "AUTH_JWKS_MAX_AGE_SECONDS", default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..=86_400), help_heading = "Access control")]
+    pub auth_jwks_max_age_seconds: u64,
+
+    /// Required `iss` claim. Unset: the issuer is not checked.
+    #[arg(long, env = "AUTH_JWT_ISSUER", help_heading = "Access control")]
+    pub auth_jwt_issuer: Option<String>,
+
+    /// Required `aud` claim (one of the token's audiences). Unset: not checked.
+    #[arg(long, env = "AUTH_JWT_AUDIENCE", help_heading = "Access control")]
+    pub auth_jwt_audience: Option<String>,
+
+    /// Clock skew tolerated on `exp` and `nbf`, in seconds.
+    #[arg(long, env = "AUTH_LEEWAY_SECONDS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(0..=300), help_heading = "Access control")]
+    pub auth_leeway_seconds: u64,
+
+    /// Cookie that may carry the token (HttpOnly, set by your login flow): used when there
+    /// is no `Authorization` header.
+    #[arg(long, env = "AUTH_COOKIE_NAME", default_value = "sg_token", value_parser = parse_cookie_name, help_heading = "Access control")]
+    pub auth_cookie_name: String,
+
+    /// Accept the token as the `access_token` query parameter (for a plain `EventSource`),
+    /// the least safe source: URLs end up in proxy logs and browser history.
+    #[arg(long, env = "AUTH_QUERY_TOKEN", default_value_t = true, action = clap::ArgAction::Set, help_heading = "Access control")]
+    pub auth_query_token: bool,
+
+    /// Serve without authentication on a non-loopback address. Without this the gateway
+    /// refuses to start there unless a key is configured.
+    #[arg(long, env = "ALLOW_ANONYMOUS", help_heading = "Access control")]
+    pub allow_anonymous: bool,
+
+    /// Origins allowed by CORS, comma-separated (`https://app.example.com,http://localhost:5173`),
+    /// with credentials (cookies). `*`: any origin, never with credentials. Empty: no
+    /// cross-origin access.
+    #[arg(long, env = "CORS_ALLOWED_ORIGINS", default_value = "", value_parser = parse_cors_origins, help_heading = "Access control")]
+    pub cors_allowed_origins: CorsOrigins,
+    // ---- end of access control ----
 
     /// Redis holding every session's state and history, so several gateways act as one:
     /// `redis://[user:pass@]host:port`, `rediss://…` (TLS), or a Redis Cluster as
     /// `redis-cluster://host:port?node=host2:port2` or a comma-separated list of
     /// `redis://` seed nodes. Unset: sessions live in this process only.
-    #[arg(long, env = "REDIS_URL", hide_env_values = true)]
+    #[arg(long, env = "REDIS_URL", hide_env_values = true, help_heading = "Several gateways")]
     pub redis_url: Option<String>,
 
     /// With Redis: seconds a session's state and history are kept after its last write.
-    #[arg(long, env = "SESSION_TTL_SECONDS", default_value_t = 86_400, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, env = "SESSION_TTL_SECONDS", default_value_t = 86_400, value_parser = clap::value_parser!(u64).range(1..), help_heading = "Several gateways")]
     pub session_ttl_seconds: u64,
 
     /// With Redis: seconds an SQS MessageId is remembered, so a redelivered message is
     /// applied once whichever node receives it.
-    #[arg(long, env = "MESSAGE_DEDUP_SECONDS", default_value_t = 3_600, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, env = "MESSAGE_DEDUP_SECONDS", default_value_t = 3_600, value_parser = clap::value_parser!(u64).range(1..), help_heading = "Several gateways")]
     pub message_dedup_seconds: u64,
 
     /// Events kept per session for `Last-Event-ID` replay.
@@ -114,10 +173,6 @@ pub struct Config {
     /// Largest accepted request body, in bytes.
     #[arg(long, env = "MAX_BODY_BYTES", default_value_t = 64 * 1024)]
     pub max_body_bytes: usize,
-
-    /// Origins allowed by CORS, comma-separated, or `*` for any.
-    #[arg(long, env = "CORS_ALLOWED_ORIGINS", default_value = "*")]
-    pub cors_allowed_origins: String,
 
     /// Folder with the built QA demo page, served at `/`.
     #[arg(long, env = "DEMO_DIR", default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/../web-demo/dist"))]
@@ -156,6 +211,68 @@ fn parse_jwt_secret(raw: &str) -> Result<JwtSecret, String> {
         ));
     }
     Ok(JwtSecret(raw.as_bytes().to_vec()))
+}
+
+fn parse_http_url(raw: &str) -> Result<String, String> {
+    let uri: axum::http::Uri = raw
+        .parse()
+        .map_err(|e| format!("{raw:?} is not a URL: {e}"))?;
+    match (uri.scheme_str(), uri.host()) {
+        (Some("http" | "https"), Some(_)) => Ok(raw.to_owned()),
+        _ => Err(format!("{raw:?} is not an http(s) URL")),
+    }
+}
+
+/// A cookie name is an RFC 6265 token: visible ASCII without separators.
+fn parse_cookie_name(raw: &str) -> Result<String, String> {
+    let separator = |c: char| "()<>@,;:\\\"/[]?={} \t".contains(c);
+    if !raw.is_empty() && raw.chars().all(|c| c.is_ascii_graphic() && !separator(c)) {
+        Ok(raw.to_owned())
+    } else {
+        Err(format!("{raw:?} is not a valid cookie name"))
+    }
+}
+
+/// Which cross-origin pages may call the gateway from a browser.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CorsOrigins {
+    /// Any origin, without credentials: a page can use a token it holds, never the cookie.
+    Any,
+    /// These origins (`scheme://host[:port]`, lowercase), with credentials. Empty: none.
+    List(Vec<String>),
+}
+
+fn parse_cors_origins(raw: &str) -> Result<CorsOrigins, String> {
+    if raw.trim() == "*" {
+        return Ok(CorsOrigins::Any);
+    }
+    raw.split(',')
+        .map(str::trim)
+        .filter(|o| !o.is_empty())
+        .map(parse_origin)
+        .collect::<Result<_, _>>()
+        .map(CorsOrigins::List)
+}
+
+/// An origin as browsers send it: `http(s)://host[:port]`, no path, no trailing slash.
+fn parse_origin(raw: &str) -> Result<String, String> {
+    let bad = |why: &str| format!("{raw:?} is not an origin ({why}); write scheme://host[:port]");
+    if raw == "*" {
+        return Err(bad("`*` cannot be mixed with listed origins"));
+    }
+    let uri: axum::http::Uri = raw.parse().map_err(|_| bad("not a URL"))?;
+    if !matches!(uri.scheme_str(), Some("http" | "https")) {
+        return Err(bad("the scheme must be http or https"));
+    }
+    let authority = uri.authority().ok_or_else(|| bad("no host"))?;
+    if authority.as_str().contains('@') || authority.host().is_empty() {
+        return Err(bad("no user info, a host is required"));
+    }
+    let (_, rest) = raw.split_once("://").ok_or_else(|| bad("no scheme"))?;
+    if rest.len() != authority.as_str().len() {
+        return Err(bad("no path, query or trailing slash"));
+    }
+    Ok(raw.to_ascii_lowercase())
 }
 
 /// Where one sentiment's notifications go: an SNS topic, or nowhere.
@@ -224,6 +341,43 @@ mod tests {
         assert!(config.mongodb_uri.is_none());
         assert_eq!(config.sns_topic_feedback_good, TopicRoute::Disabled);
         assert!(config.http_publish);
+    }
+
+    #[test]
+    fn cors_origins_are_validated() {
+        assert_eq!(parse_cors_origins(""), Ok(CorsOrigins::List(vec![])));
+        assert_eq!(parse_cors_origins(" * "), Ok(CorsOrigins::Any));
+        assert_eq!(
+            parse_cors_origins("https://App.example.com, http://localhost:5173"),
+            Ok(CorsOrigins::List(vec![
+                "https://app.example.com".into(),
+                "http://localhost:5173".into()
+            ]))
+        );
+        for bad in [
+            "app.example.com",
+            "https://app.example.com/",
+            "https://app.example.com/path",
+            "ftp://app.example.com",
+            "https://user@app.example.com",
+            "https://a.example.com,*",
+            "null",
+        ] {
+            assert!(parse_cors_origins(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn auth_settings_are_validated() {
+        assert!(parse_cookie_name("sg_token").is_ok());
+        assert!(parse_cookie_name("a b").is_err());
+        assert!(parse_cookie_name("a;b").is_err());
+        assert!(parse_http_url("https://idp.example.com/.well-known/jwks.json").is_ok());
+        assert!(parse_http_url("idp.example.com/jwks").is_err());
+        let config = Config::try_parse_from(["gateway"]).unwrap();
+        assert_eq!(config.cors_allowed_origins, CorsOrigins::List(vec![]));
+        assert_eq!(config.auth_leeway_seconds, 30);
+        assert!(!config.allow_anonymous);
     }
 
     #[test]

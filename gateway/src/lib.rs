@@ -8,10 +8,11 @@
 //!   in Redis (several gateways acting as one).
 //! - [`ingest`]: the SQS metadata queue consumer feeding the hub.
 //! - [`feedback`]: feedback storage (MongoDB or memory) and the SNS notification outbox.
-//! - [`http`]: the axum router, one module per group of endpoints, one error type.
+//! - [`http`]: the axum router, one module per group of endpoints, one error type;
+//!   `http::auth` finds tokens and enforces each route's declared scope.
 //! - [`health`]: per-component readiness for `/readyz`.
 //! - [`metrics`]: Prometheus metric names and the recorder.
-//! - [`auth`]: optional JWT authentication of client requests.
+//! - [`auth`]: access-control policy: token verification, principals, scopes (no HTTP).
 //! - [`aws`]: the shared AWS SDK configuration.
 //! - [`backoff`]: exponential backoff with jitter for retry loops.
 
@@ -46,6 +47,9 @@ pub async fn run(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    let addr = listener.local_addr()?;
+    let auth = auth::Auth::from_config(&config).await?;
+    refuse_open_public_listener(&config, &auth, addr)?;
     let config = Arc::new(config);
     let stop = CancellationToken::new();
     let tasks = TaskTracker::new();
@@ -82,11 +86,10 @@ pub async fn run(
         hub,
         feedback,
         health,
-        auth: auth::Auth::new(&config),
+        auth,
         metrics: metrics::handle(),
         stop: stop.clone(),
     };
-    let addr = listener.local_addr()?;
     tracing::info!(%addr, demo = %config.demo_dir.display(), "listening");
     if !config.demo_dir.join("index.html").exists() {
         tracing::warn!(
@@ -107,5 +110,29 @@ pub async fn run(
         .context("serving HTTP")?;
     tasks.close();
     tasks.wait().await;
+    Ok(())
+}
+
+/// A gateway without authentication on a non-loopback address serves every session to
+/// anyone who can reach it: refused unless the operator says so, and then loudly.
+fn refuse_open_public_listener(
+    config: &Config,
+    auth: &auth::Auth,
+    addr: std::net::SocketAddr,
+) -> anyhow::Result<()> {
+    if auth.is_enabled() || addr.ip().is_loopback() {
+        return Ok(());
+    }
+    anyhow::ensure!(
+        config.allow_anonymous,
+        "refusing to serve {addr} without authentication: configure AUTH_JWT_SECRET, \
+         AUTH_JWT_PUBLIC_KEY_FILE or AUTH_JWKS_URL, or set ALLOW_ANONYMOUS=true \
+         (--allow-anonymous) if this network is trusted (docs/SECURITY.md)"
+    );
+    tracing::warn!(
+        %addr,
+        "ANONYMOUS MODE on a non-loopback address: anyone who reaches {addr} can read and \
+         publish every session (ALLOW_ANONYMOUS=true)"
+    );
     Ok(())
 }

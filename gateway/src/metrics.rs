@@ -23,6 +23,8 @@ pub const FEEDBACK_STORED: &str = "gateway_feedback_stored_total";
 pub const NOTIFICATIONS: &str = "gateway_notifications_total";
 /// Notifications waiting in the outbox.
 pub const OUTBOX_PENDING: &str = "gateway_outbox_pending";
+/// Requests refused by access control, by `code` (`token_expired`, `scope_missing`…).
+pub const AUTH_REFUSED: &str = "gateway_auth_refused_total";
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 

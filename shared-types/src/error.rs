@@ -15,6 +15,10 @@ pub struct ErrorDetail {
     pub code: String,
     /// What was wrong, for a human.
     pub message: String,
+    /// The precise cause under a general `code`, where there is one: for `unauthorized`
+    /// and `forbidden`, e.g. `token_expired` or `session_not_allowed`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 impl ErrorBody {
@@ -23,7 +27,13 @@ impl ErrorBody {
             error: ErrorDetail {
                 code: code.into(),
                 message: message.into(),
+                reason: None,
             },
         }
+    }
+
+    pub fn with_reason(mut self, reason: impl Into<String>) -> Self {
+        self.error.reason = Some(reason.into());
+        self
     }
 }

@@ -17,6 +17,7 @@ pub struct ServerInfo {
 pub enum AuthMode {
     /// Requests need no token.
     None,
-    /// `/v1/sessions/…` requests need an HS256 JWT (header or `access_token` query).
+    /// `/v1/sessions/…` requests need a JWT (Bearer header, cookie or `access_token`
+    /// query; docs/SECURITY.md).
     Jwt,
 }

@@ -8,6 +8,8 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use shared_types::ErrorBody;
 
+use crate::auth::{AuthError, Refusal};
+
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     /// A client error with its status and machine-readable code.
@@ -17,9 +19,11 @@ pub enum ApiError {
         code: &'static str,
         message: String,
     },
-    /// No valid token: 401 with `WWW-Authenticate: Bearer`.
-    #[error("{0}")]
-    Unauthorized(String),
+    /// Refused by access control: 401 (no valid token, with a `WWW-Authenticate: Bearer`
+    /// challenge), 403 (a token without the right) or 503 (keys unavailable). The code is
+    /// `unauthorized`/`forbidden`; the precise cause is `reason`.
+    #[error(transparent)]
+    Auth(#[from] AuthError),
     /// A backend the request needs is unreachable; the client should retry later.
     #[error("{component} unavailable: {message}")]
     Unavailable {
@@ -67,12 +71,7 @@ impl IntoResponse for ApiError {
                 code,
                 message,
             } => (status, Json(ErrorBody::new(code, message))).into_response(),
-            Self::Unauthorized(message) => (
-                StatusCode::UNAUTHORIZED,
-                [(header::WWW_AUTHENTICATE, "Bearer")],
-                Json(ErrorBody::new("unauthorized", message)),
-            )
-                .into_response(),
+            Self::Auth(error) => auth_response(&error),
             Self::Unavailable {
                 component,
                 message,
@@ -103,4 +102,32 @@ impl IntoResponse for ApiError {
             }
         }
     }
+}
+
+fn auth_response(error: &AuthError) -> Response {
+    let (status, code, challenge) = match error.refusal() {
+        Refusal::Unauthenticated if *error == AuthError::Missing => {
+            (StatusCode::UNAUTHORIZED, "unauthorized", "Bearer")
+        }
+        Refusal::Unauthenticated => (
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            r#"Bearer error="invalid_token""#,
+        ),
+        Refusal::Forbidden => (
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            r#"Bearer error="insufficient_scope""#,
+        ),
+        Refusal::Unavailable => {
+            return ApiError::Unavailable {
+                component: "auth",
+                message: error.to_string(),
+                retry_after: Duration::from_secs(10),
+            }
+            .into_response()
+        }
+    };
+    let body = ErrorBody::new(code, error.to_string()).with_reason(error.code());
+    (status, [(header::WWW_AUTHENTICATE, challenge)], Json(body)).into_response()
 }

@@ -8,14 +8,20 @@ use serde::Deserialize;
 use serde_json::Value;
 use shared_types::{FeedbackPage, FeedbackRecord};
 
-use super::{ApiError, ApiJson, ApiQuery, AppState, SessionPath};
+use super::{require, ApiError, ApiJson, ApiQuery, AppState, SessionPath};
+use crate::auth::Scope;
 use crate::feedback::input::{IdempotencyKey, NewFeedback, PageRequest};
 use crate::feedback::{FeedbackError, RETRY_AFTER};
 
 const IDEMPOTENCY_KEY: &str = "idempotency-key";
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/v1/sessions/{id}/feedback", post(submit).get(list))
+pub fn router(state: &AppState) -> Router<AppState> {
+    Router::new().route(
+        "/v1/sessions/{id}/feedback",
+        post(submit)
+            .get(list)
+            .route_layer(require(state, Scope::Feedback)),
+    )
 }
 
 /// `201` with the stored record; a retry with the same `Idempotency-Key` and body

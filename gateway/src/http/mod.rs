@@ -1,5 +1,6 @@
 //! The HTTP surface: one shared [`AppState`], one router per concern, merged here.
 
+mod auth;
 mod error;
 mod extract;
 mod feedback;
@@ -10,18 +11,19 @@ use std::sync::Arc;
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::{header, HeaderValue, Method};
-use axum::{middleware, Router};
+use axum::Router;
 use metrics_exporter_prometheus::PrometheusHandle;
 use tokio_util::sync::CancellationToken;
-use tower_http::cors::{AllowOrigin, Any, CorsLayer};
+use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::services::ServeDir;
 use tower_http::trace::TraceLayer;
 
+pub use auth::{require, OptionalPrincipal};
 pub use error::ApiError;
 pub use extract::{ApiJson, ApiQuery, SessionPath};
 
-use crate::auth::{self, Auth};
-use crate::config::Config;
+use crate::auth::Auth;
+use crate::config::{Config, CorsOrigins};
 use crate::feedback::FeedbackService;
 use crate::health::Health;
 use crate::hub::Hub;
@@ -41,16 +43,10 @@ pub struct AppState {
 
 pub fn router(state: AppState) -> Router {
     let demo = ServeDir::new(&state.config.demo_dir).append_index_html_on_directories(true);
-    let session_routes = Router::new()
-        .merge(sessions::router())
-        .merge(feedback::router())
-        .route_layer(middleware::from_fn_with_state(
-            state.clone(),
-            auth::require_token,
-        ));
     Router::new()
-        .merge(session_routes)
-        .merge(ops::router())
+        .merge(sessions::router(&state))
+        .merge(feedback::router(&state))
+        .merge(ops::router(&state))
         .fallback_service(demo)
         .layer(DefaultBodyLimit::max(state.config.max_body_bytes))
         .layer(cors(&state.config.cors_allowed_origins))
@@ -63,20 +59,18 @@ fn request_span(request: &axum::http::Request<axum::body::Body>) -> tracing::Spa
     tracing::info_span!("request", method = %request.method(), path = %request.uri().path())
 }
 
-fn cors(allowed: &str) -> CorsLayer {
-    let origins = if allowed.trim() == "*" {
-        AllowOrigin::from(Any)
-    } else {
-        AllowOrigin::list(
-            allowed
-                .split(',')
-                .map(str::trim)
-                .filter(|o| !o.is_empty())
-                .filter_map(|o| HeaderValue::from_str(o).ok()),
-        )
+/// Cross-origin access: none by default; listed origins with credentials (the auth
+/// cookie); `*` for any origin without credentials.
+fn cors(allowed: &CorsOrigins) -> CorsLayer {
+    let layer = match allowed {
+        CorsOrigins::Any => CorsLayer::new().allow_origin(AllowOrigin::any()),
+        CorsOrigins::List(origins) => CorsLayer::new()
+            .allow_origin(AllowOrigin::list(
+                origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()),
+            ))
+            .allow_credentials(true),
     };
-    CorsLayer::new()
-        .allow_origin(origins)
+    layer
         .allow_methods([Method::GET, Method::POST])
         .allow_headers([
             header::CONTENT_TYPE,
@@ -85,5 +79,5 @@ fn cors(allowed: &str) -> CorsLayer {
             header::HeaderName::from_static("idempotency-key"),
         ])
         .max_age(std::time::Duration::from_secs(600))
-        .expose_headers([header::RETRY_AFTER])
+        .expose_headers([header::RETRY_AFTER, header::WWW_AUTHENTICATE])
 }

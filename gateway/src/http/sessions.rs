@@ -11,17 +11,27 @@ use futures::StreamExt;
 use serde::Deserialize;
 use shared_types::{EventId, PublishRequest, PublishResponse, SnapshotEvent};
 
-use super::{ApiError, ApiJson, AppState, SessionPath};
+use super::{require, ApiError, ApiJson, AppState, SessionPath};
+use crate::auth::Scope;
 use crate::hub::{retry_hint, Change, Source};
 
 /// Milliseconds a client should wait before reconnecting, sent as the stream's `retry:`.
 const RETRY_HINT_MS: u64 = 2000;
 
-pub fn router() -> Router<AppState> {
+pub fn router(state: &AppState) -> Router<AppState> {
     Router::new()
-        .route("/v1/sessions/{id}", get(snapshot))
-        .route("/v1/sessions/{id}/events", get(events))
-        .route("/v1/sessions/{id}/metadata", post(publish))
+        .route(
+            "/v1/sessions/{id}",
+            get(snapshot).route_layer(require(state, Scope::Subscribe)),
+        )
+        .route(
+            "/v1/sessions/{id}/events",
+            get(events).route_layer(require(state, Scope::Subscribe)),
+        )
+        .route(
+            "/v1/sessions/{id}/metadata",
+            post(publish).route_layer(require(state, Scope::Publish)),
+        )
 }
 
 #[derive(Debug, Deserialize)]
