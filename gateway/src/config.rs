@@ -339,6 +339,7 @@ mod tests {
         assert_eq!(config.listen.to_string(), "127.0.0.1:8080");
         assert!(config.sqs_metadata_queue_url.is_none());
         assert!(config.mongodb_uri.is_none());
+        assert!(config.redis_url.is_none());
         assert_eq!(config.sns_topic_feedback_good, TopicRoute::Disabled);
         assert!(config.http_publish);
     }
