@@ -94,10 +94,50 @@ pub struct Config {
     #[arg(long, env = "SESSION_IDLE_SECONDS", default_value_t = 3600)]
     pub session_idle_seconds: u64,
 
-    /// Largest accepted request body, in bytes.
+    // --- limits: what one request or one client may use (docs/SECURITY.md, "Limits") ---
+    /// Largest accepted request body, in bytes; larger: `413 payload_too_large`.
     #[arg(long, env = "MAX_BODY_BYTES", default_value_t = 64 * 1024)]
     pub max_body_bytes: usize,
 
+    /// Most keys in one publish's `metadata`; more: `422 metadata_too_many_keys`.
+    #[arg(long, env = "MAX_METADATA_KEYS", default_value_t = 64)]
+    pub max_metadata_keys: usize,
+
+    /// Deepest nesting of a metadata value (a scalar is depth 1, `{"a":1}` depth 2);
+    /// deeper: `422 metadata_too_deep`.
+    #[arg(long, env = "MAX_METADATA_DEPTH", default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub max_metadata_depth: u32,
+
+    /// Largest metadata value, in bytes of compact JSON; larger: `422 metadata_value_too_large`.
+    #[arg(long, env = "MAX_METADATA_VALUE_BYTES", default_value_t = 8192)]
+    pub max_metadata_value_bytes: usize,
+
+    /// Open SSE streams per client IP address; more: `429 too_many_streams` with `Retry-After`.
+    #[arg(long, env = "MAX_STREAMS_PER_CLIENT", default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_streams_per_client: u32,
+
+    /// Open SSE streams in total; more: `503 too_many_streams` with `Retry-After`.
+    #[arg(long, env = "MAX_STREAMS", default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_streams: u32,
+
+    /// Publish and feedback POSTs per client IP address per minute (sustained rate);
+    /// over it: `429 rate_limited` with `Retry-After`. 0 disables the limit.
+    #[arg(long, env = "POST_RATE_PER_MINUTE", default_value_t = 600)]
+    pub post_rate_per_minute: u32,
+
+    /// POSTs a client IP address may send in a burst above the sustained rate.
+    #[arg(long, env = "POST_RATE_BURST", default_value_t = 60, value_parser = clap::value_parser!(u32).range(1..))]
+    pub post_rate_burst: u32,
+
+    /// Seconds a client may take to send a request's headers; slower connections are
+    /// closed (before any handler runs, so there is no answer).
+    #[arg(long, env = "HEADER_TIMEOUT_SECONDS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub header_timeout_seconds: u64,
+
+    /// Seconds a client may take to send a request's body; slower: `408 request_timeout`.
+    #[arg(long, env = "BODY_TIMEOUT_SECONDS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub body_timeout_seconds: u64,
+    // --- end of limits ---
     /// Origins allowed by CORS, comma-separated, or `*` for any.
     #[arg(long, env = "CORS_ALLOWED_ORIGINS", default_value = "*")]
     pub cors_allowed_origins: String,
@@ -118,6 +158,14 @@ impl Config {
 
     pub fn session_idle(&self) -> Duration {
         Duration::from_secs(self.session_idle_seconds)
+    }
+
+    pub fn header_timeout(&self) -> Duration {
+        Duration::from_secs(self.header_timeout_seconds)
+    }
+
+    pub fn body_timeout(&self) -> Duration {
+        Duration::from_secs(self.body_timeout_seconds)
     }
 }
 

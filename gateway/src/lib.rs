@@ -10,6 +10,7 @@
 //! - [`http`]: the axum router, one module per group of endpoints, one error type.
 //! - [`health`]: per-component readiness for `/readyz`.
 //! - [`metrics`]: Prometheus metric names and the recorder.
+//! - [`limits`]: bounds on metadata, open streams and POST rates per client.
 //! - [`auth`]: optional JWT authentication of client requests.
 //! - [`aws`]: the shared AWS SDK configuration.
 //! - [`backoff`]: exponential backoff with jitter for retry loops.
@@ -23,6 +24,7 @@ pub mod health;
 pub mod http;
 pub mod hub;
 pub mod ingest;
+pub mod limits;
 pub mod metrics;
 
 use std::future::Future;
@@ -80,6 +82,7 @@ pub async fn run(
         feedback,
         health,
         auth: auth::Auth::new(&config),
+        limits: limits::Limits::from_config(&config),
         metrics: metrics::handle(),
         stop: stop.clone(),
     };
@@ -98,10 +101,13 @@ pub async fn run(
         tracing::info!("shutting down");
         on_shutdown.cancel();
     });
-    axum::serve(listener, http::router(state))
-        .with_graceful_shutdown(stop.clone().cancelled_owned())
-        .await
-        .context("serving HTTP")?;
+    http::serve(
+        listener,
+        http::router(state),
+        config.header_timeout(),
+        stop.clone(),
+    )
+    .await;
     tasks.close();
     tasks.wait().await;
     Ok(())

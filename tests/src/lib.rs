@@ -6,6 +6,7 @@
 //! `scripts/services.sh start && source .services/env && cargo build -p gateway &&
 //! cargo test -p e2e-tests --test sqs_to_sse`.
 
+pub mod app;
 pub mod feedback;
 pub mod proxy;
 pub mod sns;

@@ -17,6 +17,15 @@ pub enum ApiError {
         code: &'static str,
         message: String,
     },
+    /// A client over one of its limits (rate, streams): the status, a code and when to
+    /// retry, sent as `Retry-After` in whole seconds (rounded up).
+    #[error("{message}")]
+    Limited {
+        status: StatusCode,
+        code: &'static str,
+        message: String,
+        retry_after: Duration,
+    },
     /// No valid token: 401 with `WWW-Authenticate: Bearer`.
     #[error("{0}")]
     Unauthorized(String),
@@ -40,6 +49,20 @@ impl ApiError {
         Self::client(StatusCode::NOT_FOUND, code, message)
     }
 
+    pub fn limited(
+        status: StatusCode,
+        code: &'static str,
+        message: impl Into<String>,
+        retry_after: Duration,
+    ) -> Self {
+        Self::Limited {
+            status,
+            code,
+            message: message.into(),
+            retry_after,
+        }
+    }
+
     pub fn client(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
         Self::Client {
             status,
@@ -57,6 +80,17 @@ impl IntoResponse for ApiError {
                 code,
                 message,
             } => (status, Json(ErrorBody::new(code, message))).into_response(),
+            Self::Limited {
+                status,
+                code,
+                message,
+                retry_after,
+            } => (
+                status,
+                [(header::RETRY_AFTER, retry_after_secs(retry_after))],
+                Json(ErrorBody::new(code, message)),
+            )
+                .into_response(),
             Self::Unauthorized(message) => (
                 StatusCode::UNAUTHORIZED,
                 [(header::WWW_AUTHENTICATE, "Bearer")],
@@ -77,10 +111,9 @@ impl IntoResponse for ApiError {
                     )),
                 )
                     .into_response();
-                let secs = retry_after.as_secs().max(1);
                 response
                     .headers_mut()
-                    .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+                    .insert(header::RETRY_AFTER, retry_after_secs(retry_after));
                 response
             }
             Self::Internal(err) => {
@@ -93,4 +126,11 @@ impl IntoResponse for ApiError {
             }
         }
     }
+}
+
+/// `Retry-After` in whole seconds, rounded up and at least 1: a client that waits what it
+/// is told must not come back a moment too early.
+fn retry_after_secs(wait: Duration) -> HeaderValue {
+    let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    HeaderValue::from(secs.max(1))
 }

@@ -3,28 +3,36 @@
 mod error;
 mod extract;
 mod feedback;
+mod guard;
+mod openapi;
 mod ops;
+mod serve;
 mod sessions;
 
 use std::sync::Arc;
 
 use axum::extract::DefaultBodyLimit;
-use axum::http::{header, HeaderValue, Method};
-use axum::{middleware, Router};
+use axum::http::{header, HeaderValue, Method, StatusCode, Uri};
+use axum::routing::get_service;
+use axum::{middleware, Extension, Router};
 use metrics_exporter_prometheus::PrometheusHandle;
 use tokio_util::sync::CancellationToken;
 use tower_http::cors::{AllowOrigin, Any, CorsLayer};
 use tower_http::services::ServeDir;
 use tower_http::trace::TraceLayer;
+use utoipa_axum::router::OpenApiRouter;
 
 pub use error::ApiError;
-pub use extract::{ApiJson, ApiQuery, SessionPath};
+pub use extract::{parse_json, ApiJson, ApiQuery, SessionPath};
+pub use guard::{StreamPermit, WithinRate};
+pub use serve::serve;
 
 use crate::auth::{self, Auth};
 use crate::config::Config;
 use crate::feedback::FeedbackService;
 use crate::health::Health;
 use crate::hub::Hub;
+use crate::limits::Limits;
 
 /// Everything a handler may need; cheap to clone.
 #[derive(Clone)]
@@ -34,28 +42,59 @@ pub struct AppState {
     pub feedback: FeedbackService,
     pub health: Health,
     pub auth: Auth,
+    pub limits: Limits,
     pub metrics: PrometheusHandle,
     /// Cancelled on shutdown: ends the SSE streams so the server can drain.
     pub stop: CancellationToken,
 }
 
 pub fn router(state: AppState) -> Router {
-    let demo = ServeDir::new(&state.config.demo_dir).append_index_html_on_directories(true);
-    let session_routes = Router::new()
+    // The QA page's files; a path that is neither a route nor a file is a JSON 404, and a
+    // method other than GET/HEAD on it a JSON 405.
+    let demo = get_service(
+        ServeDir::new(&state.config.demo_dir)
+            .append_index_html_on_directories(true)
+            .not_found_service(axum::handler::HandlerWithoutStateExt::into_service(
+                not_found,
+            )),
+    )
+    .fallback(method_not_allowed);
+    let (session_routes, session_doc) = OpenApiRouter::new()
         .merge(sessions::router())
         .merge(feedback::router())
-        .route_layer(middleware::from_fn_with_state(
-            state.clone(),
-            auth::require_token,
-        ));
+        .split_for_parts();
+    let session_routes = session_routes.route_layer(middleware::from_fn_with_state(
+        state.clone(),
+        auth::require_token,
+    ));
+    let (ops_routes, mut doc) = openapi::base().merge(ops::router()).split_for_parts();
+    doc.merge(session_doc);
+    let doc = openapi::Document(
+        serde_json::to_vec(&doc)
+            .expect("the document serializes")
+            .into(),
+    );
     Router::new()
         .merge(session_routes)
-        .merge(ops::router())
+        .merge(ops_routes.layer(Extension(doc)))
         .fallback_service(demo)
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(state.config.max_body_bytes))
         .layer(cors(&state.config.cors_allowed_origins))
         .layer(TraceLayer::new_for_http().make_span_with(request_span))
         .with_state(state)
+}
+
+async fn not_found(uri: Uri) -> ApiError {
+    ApiError::not_found("not_found", format!("no route or file at {}", uri.path()))
+}
+
+async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
+    ApiError::client(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        format!("{method} is not allowed on {}", uri.path()),
+    )
 }
 
 /// The request's span: method and path only, so tokens in query strings stay out of logs.

@@ -3,22 +3,35 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use axum::routing::get;
-use axum::{Json, Router};
-use serde_json::json;
+use axum::Json;
+use serde_json::{json, Value};
 use shared_types::ServerInfo;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics))
-        .route("/v1/info", get(info))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(healthz))
+        .routes(routes!(readyz))
+        .routes(routes!(metrics))
+        .routes(routes!(info))
+}
+
+/// Liveness: the process answers HTTP.
+#[utoipa::path(get, path = "/healthz", tag = "ops", responses(
+    (status = 200, description = "`{\"status\": \"ok\"}`", body = Object),
+))]
+async fn healthz() -> Json<Value> {
+    Json(json!({"status": "ok"}))
 }
 
 /// `200` when every configured component works, `503` otherwise; the body lists each.
+#[utoipa::path(get, path = "/readyz", tag = "ops", responses(
+    (status = 200, description = "Ready: `{\"status\": \"ready\", \"components\": {…}}`", body = Object),
+    (status = 503, description = "Not ready; the body says which component is down", body = Object),
+))]
 async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     let ready = state.health.is_ready();
     let status = if ready {
@@ -34,6 +47,9 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
 }
 
 /// What a client needs to know before using the API.
+#[utoipa::path(get, path = "/v1/info", tag = "ops", responses(
+    (status = 200, description = "Version and features of this gateway", body = ServerInfo),
+))]
 async fn info(State(state): State<AppState>) -> Json<ServerInfo> {
     Json(ServerInfo {
         version: env!("CARGO_PKG_VERSION").to_owned(),
@@ -42,6 +58,10 @@ async fn info(State(state): State<AppState>) -> Json<ServerInfo> {
     })
 }
 
+/// Prometheus metrics.
+#[utoipa::path(get, path = "/metrics", tag = "ops", responses(
+    (status = 200, description = "Prometheus text format", content_type = "text/plain", body = String),
+))]
 async fn metrics(State(state): State<AppState>) -> String {
     state.metrics.render()
 }
