@@ -60,6 +60,15 @@ pub struct PublishRequest {
     #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub metadata: Metadata,
     #[cfg_attr(feature = "typescript", tsify(type = "string"))]
+    // The shapes `timestamp::parse` accepts: naive ISO-8601 (UTC) or RFC 3339 with `Z` or
+    // an offset. (It checks the calendar too: `2024-02-30` has the shape but is refused.)
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            value_type = Option<String>,
+            pattern = r"^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])[T ]([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,9})?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])?$"
+        )
+    )]
     #[serde(
         default,
         with = "crate::timestamp::option",

@@ -28,7 +28,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     tag = "feedback",
     params(
         ("id" = SessionId, Path, description = "The session"),
-        ("Idempotency-Key" = Option<String>, Header, description = "1 to 255 visible ASCII characters; a retry with the same key and body answers the first record"),
+        ("Idempotency-Key" = Option<String>, Header, pattern = "^[!-~]{1,255}$", description = "1 to 255 visible ASCII characters; a retry with the same key and body answers the first record"),
     ),
     request_body = FeedbackRequest,
     responses(
@@ -64,6 +64,7 @@ async fn submit(
 #[into_params(parameter_in = Query)]
 struct ListQuery {
     /// Page size, 1 to 100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
     limit: Option<u32>,
     /// `next_cursor` of the previous page.
     cursor: Option<String>,
