@@ -125,12 +125,12 @@ pub struct Config {
     #[arg(long, env = "POST_RATE_PER_MINUTE", default_value_t = 600)]
     pub post_rate_per_minute: u32,
 
-    /// POSTs a client IP address may send in a burst above the sustained rate.
+    /// POSTs a client IP address may send at once (the bucket the sustained rate refills).
     #[arg(long, env = "POST_RATE_BURST", default_value_t = 60, value_parser = clap::value_parser!(u32).range(1..))]
     pub post_rate_burst: u32,
 
-    /// Seconds a client may take to send a request's headers; slower connections are
-    /// closed (before any handler runs, so there is no answer).
+    /// Seconds a client may take to send a request's headers (also how long an idle
+    /// kept-alive connection stays open); slower connections are closed, unanswered.
     #[arg(long, env = "HEADER_TIMEOUT_SECONDS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub header_timeout_seconds: u64,
 
