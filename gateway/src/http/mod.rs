@@ -1,4 +1,7 @@
 //! The HTTP surface: one shared [`AppState`], one router per concern, merged here.
+//! `serve` is the accept loop (header timeout, client address), `extract` and `guard`
+//! turn bad input and clients over their limits into [`ApiError`]s, `openapi` describes
+//! the routes as they are merged.
 
 mod error;
 mod extract;
