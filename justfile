@@ -20,6 +20,14 @@ test-sdk:
 test-demo:
     bash scripts/test-demo.sh
 
+# Fuzz every target for SECONDS each (the suite runs 20 s); findings land in fuzz/artifacts/.
+fuzz SECONDS="600":
+    bash scripts/fuzz.sh {{SECONDS}}
+
+# Check the gateway against its /openapi.json with schemathesis.
+test-openapi:
+    bash scripts/test-openapi.sh
+
 # Fan-out benchmark against Nchan and Pushpin (results go in BENCHMARKS.md by hand).
 bench:
     bash bench/run.sh

@@ -35,6 +35,9 @@ cargo check -p shared-types --target wasm32-unknown-unknown
 step "unit tests (before the services' environment is loaded: they test the defaults)"
 record cargo test --workspace --exclude e2e-tests
 
+step "fuzz targets: SQS message, Last-Event-ID, the SDK's SSE parser (20 s each)"
+bash scripts/fuzz.sh 20
+
 step "real services (moto_server for SQS/SNS, secantusd-py for MongoDB)"
 bash scripts/services.sh start
 trap 'bash scripts/services.sh stop' EXIT
@@ -43,6 +46,9 @@ source .services/env
 
 step "gateway binary for the end-to-end tests"
 cargo build -p gateway
+
+step "the gateway against its /openapi.json (schemathesis)"
+bash scripts/test-openapi.sh
 
 step "end-to-end tests against the gateway binary and the real services"
 record cargo test -p e2e-tests --tests

@@ -136,12 +136,16 @@ pub struct Config {
     #[arg(long, env = "CORS_ALLOWED_ORIGINS", default_value = "", value_parser = parse_cors_origins, help_heading = "Access control")]
     pub cors_allowed_origins: CorsOrigins,
     // ---- end of access control ----
-
     /// Redis holding every session's state and history, so several gateways act as one:
     /// `redis://[user:pass@]host:port`, `rediss://…` (TLS), or a Redis Cluster as
     /// `redis-cluster://host:port?node=host2:port2` or a comma-separated list of
     /// `redis://` seed nodes. Unset: sessions live in this process only.
-    #[arg(long, env = "REDIS_URL", hide_env_values = true, help_heading = "Several gateways")]
+    #[arg(
+        long,
+        env = "REDIS_URL",
+        hide_env_values = true,
+        help_heading = "Several gateways"
+    )]
     pub redis_url: Option<String>,
 
     /// With Redis: seconds a session's state and history are kept after its last write.
@@ -170,10 +174,50 @@ pub struct Config {
     #[arg(long, env = "SESSION_IDLE_SECONDS", default_value_t = 3600)]
     pub session_idle_seconds: u64,
 
-    /// Largest accepted request body, in bytes.
+    // --- limits: what one request or one client may use (docs/SECURITY.md, "Limits") ---
+    /// Largest accepted request body, in bytes; larger: `413 payload_too_large`.
     #[arg(long, env = "MAX_BODY_BYTES", default_value_t = 64 * 1024)]
     pub max_body_bytes: usize,
 
+    /// Most keys in one publish's `metadata`; more: `422 metadata_too_many_keys`.
+    #[arg(long, env = "MAX_METADATA_KEYS", default_value_t = 64)]
+    pub max_metadata_keys: usize,
+
+    /// Deepest nesting of a metadata value (a scalar is depth 1, `{"a":1}` depth 2);
+    /// deeper: `422 metadata_too_deep`.
+    #[arg(long, env = "MAX_METADATA_DEPTH", default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub max_metadata_depth: u32,
+
+    /// Largest metadata value, in bytes of compact JSON; larger: `422 metadata_value_too_large`.
+    #[arg(long, env = "MAX_METADATA_VALUE_BYTES", default_value_t = 8192)]
+    pub max_metadata_value_bytes: usize,
+
+    /// Open SSE streams per client IP address; more: `429 too_many_streams` with `Retry-After`.
+    #[arg(long, env = "MAX_STREAMS_PER_CLIENT", default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_streams_per_client: u32,
+
+    /// Open SSE streams in total; more: `503 too_many_streams` with `Retry-After`.
+    #[arg(long, env = "MAX_STREAMS", default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_streams: u32,
+
+    /// Publish and feedback POSTs per client IP address per minute (sustained rate);
+    /// over it: `429 rate_limited` with `Retry-After`. 0 disables the limit.
+    #[arg(long, env = "POST_RATE_PER_MINUTE", default_value_t = 600)]
+    pub post_rate_per_minute: u32,
+
+    /// POSTs a client IP address may send at once (the bucket the sustained rate refills).
+    #[arg(long, env = "POST_RATE_BURST", default_value_t = 60, value_parser = clap::value_parser!(u32).range(1..))]
+    pub post_rate_burst: u32,
+
+    /// Seconds a client may take to send a request's headers (also how long an idle
+    /// kept-alive connection stays open); slower connections are closed, unanswered.
+    #[arg(long, env = "HEADER_TIMEOUT_SECONDS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub header_timeout_seconds: u64,
+
+    /// Seconds a client may take to send a request's body; slower: `408 request_timeout`.
+    #[arg(long, env = "BODY_TIMEOUT_SECONDS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub body_timeout_seconds: u64,
+    // --- end of limits ---
     /// Folder with the built QA demo page, served at `/`.
     #[arg(long, env = "DEMO_DIR", default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/../web-demo/dist"))]
     pub demo_dir: PathBuf,
@@ -190,6 +234,14 @@ impl Config {
 
     pub fn session_idle(&self) -> Duration {
         Duration::from_secs(self.session_idle_seconds)
+    }
+
+    pub fn header_timeout(&self) -> Duration {
+        Duration::from_secs(self.header_timeout_seconds)
+    }
+
+    pub fn body_timeout(&self) -> Duration {
+        Duration::from_secs(self.body_timeout_seconds)
     }
 }
 

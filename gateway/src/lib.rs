@@ -13,6 +13,7 @@
 //! - [`health`]: per-component readiness for `/readyz`.
 //! - [`metrics`]: Prometheus metric names and the recorder.
 //! - [`auth`]: access-control policy: token verification, principals, scopes (no HTTP).
+//! - [`limits`]: bounds on metadata, open streams and POST rates per client.
 //! - [`aws`]: the shared AWS SDK configuration.
 //! - [`backoff`]: exponential backoff with jitter for retry loops.
 
@@ -25,6 +26,7 @@ pub mod health;
 pub mod http;
 pub mod hub;
 pub mod ingest;
+pub mod limits;
 pub mod metrics;
 
 use std::future::Future;
@@ -87,6 +89,7 @@ pub async fn run(
         feedback,
         health,
         auth,
+        limits: limits::Limits::from_config(&config),
         metrics: metrics::handle(),
         stop: stop.clone(),
     };
@@ -104,10 +107,13 @@ pub async fn run(
         tracing::info!("shutting down");
         on_shutdown.cancel();
     });
-    axum::serve(listener, http::router(state))
-        .with_graceful_shutdown(stop.clone().cancelled_owned())
-        .await
-        .context("serving HTTP")?;
+    http::serve(
+        listener,
+        http::router(state),
+        config.header_timeout(),
+        stop.clone(),
+    )
+    .await;
     tasks.close();
     tasks.wait().await;
     Ok(())

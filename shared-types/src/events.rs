@@ -57,13 +57,30 @@ impl<'de> Deserialize<'de> for EventId {
     }
 }
 
+/// `{epoch}-{seq}`, both decimal.
+#[cfg(feature = "openapi")]
+impl utoipa::PartialSchema for EventId {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .pattern(Some("^[0-9]+-[0-9]+$"))
+            .examples([serde_json::json!("1706265045123-42")])
+            .into()
+    }
+}
+
+#[cfg(feature = "openapi")]
+impl utoipa::ToSchema for EventId {}
+
 /// `event: snapshot` — the complete merged metadata of a session. Sent first on every
 /// stream, and again whenever the server cannot replay what a client missed.
 /// Also the body of `GET /v1/sessions/{id}`.
 #[cfg_attr(feature = "typescript", derive(tsify::Tsify))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SnapshotEvent {
     pub session_id: SessionId,
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub metadata: Metadata,
     /// Time of the newest applied change; `None` for a session never written.
     #[cfg_attr(feature = "typescript", tsify(type = "string | null"))]
@@ -77,10 +94,12 @@ pub struct SnapshotEvent {
 /// for an update their new values, for a delete the removed keys with `null`.
 #[cfg_attr(feature = "typescript", derive(tsify::Tsify))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct MetadataEvent {
     pub session_id: SessionId,
     pub event: String,
     pub operation: Operation,
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub metadata: Metadata,
     #[cfg_attr(feature = "typescript", tsify(type = "string"))]
     #[serde(with = "crate::timestamp")]

@@ -9,6 +9,7 @@ use crate::SessionId;
 #[cfg_attr(feature = "typescript", derive(tsify::Tsify))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum Rating {
     Up,
     Down,
@@ -18,6 +19,7 @@ pub enum Rating {
 #[cfg_attr(feature = "typescript", derive(tsify::Tsify))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum Sentiment {
     Positive,
     Negative,
@@ -47,6 +49,7 @@ impl Sentiment {
 #[cfg_attr(feature = "typescript", derive(tsify::Tsify))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct FeedbackRequest {
     #[serde(default)]
     pub rating: Option<Rating>,
@@ -58,6 +61,7 @@ pub struct FeedbackRequest {
 #[cfg_attr(feature = "typescript", derive(tsify::Tsify))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum NotificationStatus {
     /// Stored in the outbox, not yet accepted by SNS.
     Pending,
@@ -69,6 +73,7 @@ pub enum NotificationStatus {
 
 #[cfg_attr(feature = "typescript", derive(tsify::Tsify))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct NotificationState {
     pub status: NotificationStatus,
     /// Publish attempts so far.
@@ -81,6 +86,7 @@ pub struct NotificationState {
 /// A stored feedback, as `POST` and `GET …/feedback` return it.
 #[cfg_attr(feature = "typescript", derive(tsify::Tsify))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct FeedbackRecord {
     pub id: String,
     pub session_id: SessionId,
@@ -97,6 +103,7 @@ pub struct FeedbackRecord {
 /// as `?cursor=` for the next page; `None` on the last page.
 #[cfg_attr(feature = "typescript", derive(tsify::Tsify))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct FeedbackPage {
     pub items: Vec<FeedbackRecord>,
     pub next_cursor: Option<String>,

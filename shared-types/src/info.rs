@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 
 #[cfg_attr(feature = "typescript", derive(tsify::Tsify))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ServerInfo {
     pub version: String,
     /// Whether `POST /v1/sessions/{id}/metadata` is accepted.
@@ -14,6 +15,7 @@ pub struct ServerInfo {
 #[cfg_attr(feature = "typescript", derive(tsify::Tsify))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum AuthMode {
     /// Requests need no token.
     None,

@@ -16,6 +16,7 @@ pub const METADATA_UPDATE_EVENT: &str = "metadata_update";
 #[cfg_attr(feature = "typescript", derive(tsify::Tsify))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum Operation {
     /// Set each listed key to its value.
     Update,
@@ -32,11 +33,13 @@ pub enum Operation {
 ///
 /// Unknown extra fields are ignored so that producer additions never break ingest.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct MetadataMessage {
     pub session_id: SessionId,
     #[serde(default = "default_event")]
     pub event: String,
     pub operation: Operation,
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub metadata: Metadata,
     #[serde(with = "crate::timestamp")]
     pub timestamp: DateTime<Utc>,
@@ -47,14 +50,25 @@ pub struct MetadataMessage {
 /// a missing `timestamp` means "now" on the server.
 #[cfg_attr(feature = "typescript", derive(tsify::Tsify))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PublishRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub session_id: Option<SessionId>,
     #[serde(default = "default_event")]
     pub event: String,
     pub operation: Operation,
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub metadata: Metadata,
     #[cfg_attr(feature = "typescript", tsify(type = "string"))]
+    // The shapes `timestamp::parse` accepts: naive ISO-8601 (UTC) or RFC 3339 with `Z` or
+    // an offset. (It checks the calendar too: `2024-02-30` has the shape but is refused.)
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            value_type = Option<String>,
+            pattern = r"^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])[T ]([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,9})?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])?$"
+        )
+    )]
     #[serde(
         default,
         with = "crate::timestamp::option",
@@ -67,6 +81,7 @@ pub struct PublishRequest {
 /// were stale (older than the key's current value) and ignored.
 #[cfg_attr(feature = "typescript", derive(tsify::Tsify))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PublishResponse {
     /// Id of the `metadata` event sent to subscribers; `None` when nothing changed.
     pub event_id: Option<crate::EventId>,

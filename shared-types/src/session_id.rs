@@ -73,6 +73,24 @@ impl<'de> Deserialize<'de> for SessionId {
     }
 }
 
+/// A string of the allowed charset and length, so generated clients and API fuzzers
+/// know what a valid id is.
+#[cfg(feature = "openapi")]
+impl utoipa::PartialSchema for SessionId {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .min_length(Some(1))
+            .max_length(Some(MAX_SESSION_ID_LEN))
+            .pattern(Some("^[A-Za-z0-9._:@-]+$"))
+            .examples([serde_json::json!("user-session-123")])
+            .into()
+    }
+}
+
+#[cfg(feature = "openapi")]
+impl utoipa::ToSchema for SessionId {}
+
 #[cfg(test)]
 mod tests {
     use super::*;

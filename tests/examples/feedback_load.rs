@@ -44,6 +44,8 @@ async fn main() {
     env.push(("MONGODB_DATABASE", unique("load")));
     env.push(("SNS_TOPIC_FEEDBACK_GOOD", tap.topic_arn.clone()));
     env.push(("RUST_LOG", "warn".into()));
+    // Every post comes from this one address: the per-client POST rate would be the result.
+    env.push(("POST_RATE_PER_MINUTE", "0".into()));
     let gateway = Gateway::start(&env).await;
     // The first request settles the connection pool and the indexes.
     post(&gateway, "warmup", &json!({"rating": "down"}), None).await;

@@ -3,6 +3,7 @@
 //! not need to kill or restart the process.
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use clap::Parser;
@@ -11,6 +12,7 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
 pub struct App {
+    pub addr: SocketAddr,
     pub base_url: String,
     _stop: oneshot::Sender<()>,
 }
@@ -20,7 +22,8 @@ impl App {
     /// until `/healthz` answers.
     pub async fn start(args: &[&str]) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base_url = format!("http://{}", listener.local_addr().unwrap());
+        let addr = listener.local_addr().unwrap();
+        let base_url = format!("http://{addr}");
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(gateway::run(config(args), listener, async {
             let _ = stopped.await;
@@ -32,6 +35,7 @@ impl App {
             if let Ok(Ok(r)) = tokio::time::timeout(Duration::from_millis(500), healthz).await {
                 if r.status().is_success() {
                     return Self {
+                        addr,
                         base_url,
                         _stop: stop,
                     };

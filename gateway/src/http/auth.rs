@@ -13,6 +13,7 @@ use axum::middleware::{self, FromFnLayer, Next};
 use axum::response::{IntoResponse, Response};
 use futures::future::BoxFuture;
 use serde::Deserialize;
+use utoipa_axum::router::{UtoipaMethodRouter, UtoipaMethodRouterExt};
 
 use super::{ApiError, AppState, SessionPath};
 use crate::auth::{AuthError, Principal, Scope};
@@ -26,6 +27,15 @@ type GuardFn = fn(State<Guard>, Request, Next) -> BoxFuture<'static, Response>;
 pub struct Guard {
     state: AppState,
     scope: Scope,
+}
+
+/// `routes` (from `routes!`) behind [`require`]`(state, scope)`.
+pub fn guarded(
+    routes: UtoipaMethodRouter<AppState>,
+    state: &AppState,
+    scope: Scope,
+) -> UtoipaMethodRouter<AppState> {
+    routes.map(|r| r.route_layer(require(state, scope)))
 }
 
 /// A route layer that lets a request through only if its token grants `scope` (on the

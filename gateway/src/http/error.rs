@@ -24,6 +24,15 @@ pub enum ApiError {
     /// `unauthorized`/`forbidden`; the precise cause is `reason`.
     #[error(transparent)]
     Auth(#[from] AuthError),
+    /// A client over one of its limits (rate, streams): the status, a code and when to
+    /// retry, sent as `Retry-After` in whole seconds (rounded up).
+    #[error("{message}")]
+    Limited {
+        status: StatusCode,
+        code: &'static str,
+        message: String,
+        retry_after: Duration,
+    },
     /// A backend the request needs is unreachable; the client should retry later.
     #[error("{component} unavailable: {message}")]
     Unavailable {
@@ -42,6 +51,20 @@ impl ApiError {
 
     pub fn not_found(code: &'static str, message: impl Into<String>) -> Self {
         Self::client(StatusCode::NOT_FOUND, code, message)
+    }
+
+    pub fn limited(
+        status: StatusCode,
+        code: &'static str,
+        message: impl Into<String>,
+        retry_after: Duration,
+    ) -> Self {
+        Self::Limited {
+            status,
+            code,
+            message: message.into(),
+            retry_after,
+        }
     }
 
     pub fn client(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
@@ -72,6 +95,17 @@ impl IntoResponse for ApiError {
                 message,
             } => (status, Json(ErrorBody::new(code, message))).into_response(),
             Self::Auth(error) => auth_response(&error),
+            Self::Limited {
+                status,
+                code,
+                message,
+                retry_after,
+            } => (
+                status,
+                [(header::RETRY_AFTER, retry_after_secs(retry_after))],
+                Json(ErrorBody::new(code, message)),
+            )
+                .into_response(),
             Self::Unavailable {
                 component,
                 message,
@@ -86,10 +120,9 @@ impl IntoResponse for ApiError {
                     )),
                 )
                     .into_response();
-                let secs = retry_after.as_secs().max(1);
                 response
                     .headers_mut()
-                    .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+                    .insert(header::RETRY_AFTER, retry_after_secs(retry_after));
                 response
             }
             Self::Internal(err) => {
@@ -130,4 +163,11 @@ fn auth_response(error: &AuthError) -> Response {
     };
     let body = ErrorBody::new(code, error.to_string()).with_reason(error.code());
     (status, [(header::WWW_AUTHENTICATE, challenge)], Json(body)).into_response()
+}
+
+/// `Retry-After` in whole seconds, rounded up and at least 1: a client that waits what it
+/// is told must not come back a moment too early.
+fn retry_after_secs(wait: Duration) -> HeaderValue {
+    let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    HeaderValue::from(secs.max(1))
 }

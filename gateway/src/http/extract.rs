@@ -1,14 +1,17 @@
 //! Extractors that turn axum's rejections into precise [`ApiError`]s, so every bad input
 //! answers the same JSON error shape.
 
-use axum::extract::rejection::JsonRejection;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request};
 use axum::http::request::Parts;
-use axum::http::StatusCode;
+use axum::http::{header, HeaderMap, StatusCode};
 use serde::de::DeserializeOwned;
+use serde_json::Value;
 use shared_types::SessionId;
 
 use super::error::ApiError;
+use super::AppState;
 
 /// The `{id}` path segment, validated as a [`SessionId`].
 pub struct SessionPath(pub SessionId);
@@ -40,37 +43,89 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
     }
 }
 
-/// `Json<T>` whose rejections are [`ApiError`]s: 415 for a wrong content type, 413 for an
-/// oversized body, 400 `invalid_json` for syntax errors and 422 `invalid_body` for a body
-/// of the wrong shape (with serde's message naming the field).
+/// A JSON body, checked step by step so each fault has its own answer:
+/// - `415 unsupported_media_type`: no `Content-Type: application/json` (or `…+json`);
+/// - `413 payload_too_large`: over `MAX_BODY_BYTES`;
+/// - `408 request_timeout`: the body took longer than `BODY_TIMEOUT_SECONDS` to arrive;
+/// - `400 invalid_utf8`: the bytes are not UTF-8;
+/// - `400 invalid_json`: not JSON (syntax, truncated, nested deeper than 128 levels);
+/// - `422 invalid_body`: valid JSON of the wrong shape; the message names the field.
+///
+/// The body is parsed into a JSON value first and only then into `T`: serde_json reports
+/// some type errors during a direct parse as syntax errors (`"operation": 5` is
+/// "expected value"), while from a value every error is about the shape.
 pub struct ApiJson<T>(pub T);
 
-impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
+impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
     type Rejection = ApiError;
 
-    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        match axum::Json::<T>::from_request(req, state).await {
-            Ok(axum::Json(value)) => Ok(Self(value)),
-            Err(rejection) => Err(json_rejection(rejection)),
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        if !is_json(req.headers()) {
+            return Err(ApiError::client(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "expected `Content-Type: application/json`",
+            ));
         }
+        let timeout = state.config.body_timeout();
+        let bytes = tokio::time::timeout(timeout, Bytes::from_request(req, state))
+            .await
+            .map_err(|_| {
+                ApiError::client(
+                    StatusCode::REQUEST_TIMEOUT,
+                    "request_timeout",
+                    format!("the body did not arrive within {} s", timeout.as_secs()),
+                )
+            })?
+            .map_err(body_rejection)?;
+        Ok(Self(parse_json(&bytes)?))
     }
 }
 
-fn json_rejection(rejection: JsonRejection) -> ApiError {
-    let text = rejection.body_text();
-    match rejection {
-        JsonRejection::MissingJsonContentType(_) => ApiError::client(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
-            "expected `Content-Type: application/json`",
-        ),
-        JsonRejection::JsonSyntaxError(_) => ApiError::bad_request("invalid_json", text),
-        JsonRejection::JsonDataError(_) => {
-            ApiError::client(StatusCode::UNPROCESSABLE_ENTITY, "invalid_body", text)
-        }
-        JsonRejection::BytesRejection(_) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-            ApiError::client(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", text)
-        }
-        _ => ApiError::client(rejection.status(), "invalid_body", text),
+/// Parses a request body as described on [`ApiJson`].
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let text = std::str::from_utf8(bytes).map_err(|e| {
+        ApiError::bad_request(
+            "invalid_utf8",
+            format!("the body is not valid UTF-8 (at byte {})", e.valid_up_to()),
+        )
+    })?;
+    let value: Value = serde_json::from_str(text)
+        .map_err(|e| ApiError::bad_request("invalid_json", format!("the body is not JSON: {e}")))?;
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let message = match e.path().to_string().as_str() {
+            "." => e.inner().to_string(),
+            path => format!("{path}: {}", e.inner()),
+        };
+        ApiError::client(StatusCode::UNPROCESSABLE_ENTITY, "invalid_body", message)
+    })
+}
+
+/// `application/json`, or any `application/…+json`, with any parameters.
+fn is_json(headers: &HeaderMap) -> bool {
+    let Some(Ok(value)) = headers.get(header::CONTENT_TYPE).map(|v| v.to_str()) else {
+        return false;
+    };
+    let essence = value
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    essence == "application/json"
+        || essence
+            .strip_prefix("application/")
+            .is_some_and(|sub| sub.ends_with("+json"))
+}
+
+fn body_rejection(rejection: BytesRejection) -> ApiError {
+    if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::client(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            rejection.body_text(),
+        )
+    } else {
+        ApiError::bad_request("invalid_body", rejection.body_text())
     }
 }

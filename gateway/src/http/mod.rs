@@ -1,32 +1,42 @@
 //! The HTTP surface: one shared [`AppState`], one router per concern, merged here.
+//! `serve` is the accept loop (header timeout, client address), `extract` and `guard`
+//! turn bad input and clients over their limits into [`ApiError`]s, `openapi` describes
+//! the routes as they are merged.
 
 mod auth;
 mod error;
 mod extract;
 mod feedback;
+mod guard;
+mod openapi;
 mod ops;
+mod serve;
 mod sessions;
 
 use std::sync::Arc;
 
 use axum::extract::DefaultBodyLimit;
-use axum::http::{header, HeaderValue, Method};
-use axum::Router;
+use axum::http::{header, HeaderValue, Method, StatusCode, Uri};
+use axum::routing::get_service;
+use axum::{Extension, Router};
 use metrics_exporter_prometheus::PrometheusHandle;
 use tokio_util::sync::CancellationToken;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::services::ServeDir;
 use tower_http::trace::TraceLayer;
 
-pub use auth::{require, OptionalPrincipal};
+pub use auth::{guarded, require, OptionalPrincipal};
 pub use error::ApiError;
-pub use extract::{ApiJson, ApiQuery, SessionPath};
+pub use extract::{parse_json, ApiJson, ApiQuery, SessionPath};
+pub use guard::{StreamPermit, WithinRate};
+pub use serve::serve;
 
 use crate::auth::Auth;
 use crate::config::{Config, CorsOrigins};
 use crate::feedback::FeedbackService;
 use crate::health::Health;
 use crate::hub::Hub;
+use crate::limits::Limits;
 
 /// Everything a handler may need; cheap to clone.
 #[derive(Clone)]
@@ -36,22 +46,53 @@ pub struct AppState {
     pub feedback: FeedbackService,
     pub health: Health,
     pub auth: Auth,
+    pub limits: Limits,
     pub metrics: PrometheusHandle,
     /// Cancelled on shutdown: ends the SSE streams so the server can drain.
     pub stop: CancellationToken,
 }
 
 pub fn router(state: AppState) -> Router {
-    let demo = ServeDir::new(&state.config.demo_dir).append_index_html_on_directories(true);
-    Router::new()
+    // The QA page's files; a path that is neither a route nor a file is a JSON 404, and a
+    // method other than GET/HEAD on it a JSON 405.
+    let demo = get_service(
+        ServeDir::new(&state.config.demo_dir)
+            .append_index_html_on_directories(true)
+            .not_found_service(axum::handler::HandlerWithoutStateExt::into_service(
+                not_found,
+            )),
+    )
+    .fallback(method_not_allowed);
+    let (routes, doc) = openapi::base()
         .merge(sessions::router(&state))
         .merge(feedback::router(&state))
         .merge(ops::router(&state))
+        .split_for_parts();
+    let doc = openapi::Document(
+        serde_json::to_vec(&doc)
+            .expect("the document serializes")
+            .into(),
+    );
+    Router::new()
+        .merge(routes.layer(Extension(doc)))
         .fallback_service(demo)
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(state.config.max_body_bytes))
         .layer(cors(&state.config.cors_allowed_origins))
         .layer(TraceLayer::new_for_http().make_span_with(request_span))
         .with_state(state)
+}
+
+async fn not_found(uri: Uri) -> ApiError {
+    ApiError::not_found("not_found", format!("no route or file at {}", uri.path()))
+}
+
+async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
+    ApiError::client(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        format!("{method} is not allowed on {}", uri.path()),
+    )
 }
 
 /// The request's span: method and path only, so tokens in query strings stay out of logs.

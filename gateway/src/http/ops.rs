@@ -8,27 +8,37 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use axum::routing::get;
-use axum::{Json, Router};
-use serde_json::json;
+use axum::Json;
+use serde_json::{json, Value};
 use shared_types::ServerInfo;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-use super::{require, AppState, OptionalPrincipal};
+use super::{guarded, AppState, OptionalPrincipal};
 use crate::auth::Scope;
 
-pub fn router(state: &AppState) -> Router<AppState> {
-    Router::new()
-        .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
-        .route("/readyz", get(readyz))
-        .route(
-            "/metrics",
-            get(metrics).route_layer(require(state, Scope::Admin)),
-        )
-        .route("/v1/info", get(info))
+pub fn router(state: &AppState) -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(healthz))
+        .routes(routes!(readyz))
+        .routes(guarded(routes!(metrics), state, Scope::Admin))
+        .routes(routes!(info))
+}
+
+/// Liveness: the process answers HTTP.
+#[utoipa::path(get, path = "/healthz", tag = "ops", responses(
+    (status = 200, description = "`{\"status\": \"ok\"}`", body = Object),
+))]
+async fn healthz() -> Json<Value> {
+    Json(json!({"status": "ok"}))
 }
 
 /// `200` when every configured component works, `503` otherwise; the body lists each to
-/// callers with the `admin` scope.
+/// callers with the `admin` scope (and to everyone when access control is off).
+#[utoipa::path(get, path = "/readyz", tag = "ops", responses(
+    (status = 200, description = "Ready: `{\"status\": \"ready\", \"components\": {…}}`", body = Object),
+    (status = 503, description = "Not ready; the body says which component is down", body = Object),
+))]
 async fn readyz(
     State(state): State<AppState>,
     OptionalPrincipal(principal): OptionalPrincipal,
@@ -48,6 +58,9 @@ async fn readyz(
 }
 
 /// What a client needs to know before using the API.
+#[utoipa::path(get, path = "/v1/info", tag = "ops", responses(
+    (status = 200, description = "Version and features of this gateway", body = ServerInfo),
+))]
 async fn info(State(state): State<AppState>) -> Json<ServerInfo> {
     Json(ServerInfo {
         version: env!("CARGO_PKG_VERSION").to_owned(),
@@ -56,6 +69,10 @@ async fn info(State(state): State<AppState>) -> Json<ServerInfo> {
     })
 }
 
+/// Prometheus metrics.
+#[utoipa::path(get, path = "/metrics", tag = "ops", responses(
+    (status = 200, description = "Prometheus text format", content_type = "text/plain", body = String),
+))]
 async fn metrics(State(state): State<AppState>) -> String {
     state.metrics.render()
 }

@@ -1,52 +1,66 @@
 //! Session endpoints: the SSE stream, the snapshot, and publishing without SQS.
 
 use axum::body::Body;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use chrono::Utc;
 use futures::StreamExt;
 use serde::Deserialize;
-use shared_types::{EventId, PublishRequest, PublishResponse, SnapshotEvent};
+use shared_types::{ErrorBody, EventId, PublishRequest, PublishResponse, SessionId, SnapshotEvent};
+use utoipa::IntoParams;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-use super::{require, ApiError, ApiJson, AppState, SessionPath};
+use super::{
+    guarded, ApiError, ApiJson, ApiQuery, AppState, SessionPath, StreamPermit, WithinRate,
+};
 use crate::auth::Scope;
 use crate::hub::{retry_hint, Change, Source};
 
 /// Milliseconds a client should wait before reconnecting, sent as the stream's `retry:`.
 const RETRY_HINT_MS: u64 = 2000;
 
-pub fn router(state: &AppState) -> Router<AppState> {
-    Router::new()
-        .route(
-            "/v1/sessions/{id}",
-            get(snapshot).route_layer(require(state, Scope::Subscribe)),
-        )
-        .route(
-            "/v1/sessions/{id}/events",
-            get(events).route_layer(require(state, Scope::Subscribe)),
-        )
-        .route(
-            "/v1/sessions/{id}/metadata",
-            post(publish).route_layer(require(state, Scope::Publish)),
-        )
+pub fn router(state: &AppState) -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(guarded(routes!(snapshot), state, Scope::Subscribe))
+        .routes(guarded(routes!(events), state, Scope::Subscribe))
+        .routes(guarded(routes!(publish), state, Scope::Publish))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct EventsQuery {
+    /// Resume after this event id, for clients that cannot set `Last-Event-ID`.
     last_event_id: Option<String>,
 }
 
 /// `GET /v1/sessions/{id}/events`: the session's SSE stream, resumable with
 /// `Last-Event-ID` (header) or `last_event_id` (query, for clients that cannot set headers).
+#[utoipa::path(
+    get,
+    path = "/v1/sessions/{id}/events",
+    tag = "sessions",
+    params(
+        ("id" = SessionId, Path, description = "The session"),
+        ("Last-Event-ID" = Option<String>, Header, description = "Resume after this event id (`{epoch}-{seq}`); anything else gets a fresh snapshot"),
+        EventsQuery,
+    ),
+    responses(
+        (status = 200, description = "The session's events: a `snapshot` first, then `metadata` events and `: ping` heartbeats (docs/API.md)", content_type = "text/event-stream", body = String),
+        (status = 400, description = "`invalid_session_id`, `invalid_query`", body = ErrorBody),
+        (status = 429, description = "`too_many_streams`: this client holds `MAX_STREAMS_PER_CLIENT` streams; `Retry-After`", body = ErrorBody),
+        (status = 503, description = "`too_many_streams`: the gateway holds `MAX_STREAMS` streams; `Retry-After`", body = ErrorBody),
+    )
+)]
 #[tracing::instrument(skip_all, fields(session = %session_id))]
 async fn events(
     State(state): State<AppState>,
     SessionPath(session_id): SessionPath,
-    Query(query): Query<EventsQuery>,
+    ApiQuery(query): ApiQuery<EventsQuery>,
     headers: HeaderMap,
+    StreamPermit(slot): StreamPermit,
 ) -> Result<Response, ApiError> {
     let resume = headers
         .get("last-event-id")
@@ -59,7 +73,11 @@ async fn events(
     subscription.prepend(retry_hint(RETRY_HINT_MS));
     let stream = subscription
         .into_stream(state.config.heartbeat(), state.stop.clone())
-        .map(Ok::<_, std::convert::Infallible>);
+        // The stream owns its slot: the place frees when the stream ends, however it ends.
+        .map(move |frame| {
+            let _held = &slot;
+            Ok::<_, std::convert::Infallible>(frame)
+        });
     Ok((
         [
             (
@@ -78,6 +96,16 @@ async fn events(
 }
 
 /// `GET /v1/sessions/{id}`: the merged metadata now.
+#[utoipa::path(
+    get,
+    path = "/v1/sessions/{id}",
+    tag = "sessions",
+    params(("id" = SessionId, Path, description = "The session")),
+    responses(
+        (status = 200, description = "The merged metadata; empty for a session never written", body = SnapshotEvent),
+        (status = 400, description = "`invalid_session_id`", body = ErrorBody),
+    )
+)]
 async fn snapshot(
     State(state): State<AppState>,
     SessionPath(session_id): SessionPath,
@@ -86,10 +114,28 @@ async fn snapshot(
 }
 
 /// `POST /v1/sessions/{id}/metadata`: the SQS message body, minus `session_id`, over HTTP.
+#[utoipa::path(
+    post,
+    path = "/v1/sessions/{id}/metadata",
+    tag = "sessions",
+    params(("id" = SessionId, Path, description = "The session")),
+    request_body = PublishRequest,
+    responses(
+        (status = 202, description = "Merged: which keys changed the session and which were stale", body = PublishResponse),
+        (status = 400, description = "`invalid_session_id`, `invalid_json`, `invalid_utf8`", body = ErrorBody),
+        (status = 403, description = "`publish_disabled` (`HTTP_PUBLISH=false`)", body = ErrorBody),
+        (status = 408, description = "`request_timeout`: the body took longer than `BODY_TIMEOUT_SECONDS`", body = ErrorBody),
+        (status = 413, description = "`payload_too_large`: over `MAX_BODY_BYTES`", body = ErrorBody),
+        (status = 415, description = "`unsupported_media_type`", body = ErrorBody),
+        (status = 422, description = "`invalid_body`, `session_mismatch`, `metadata_too_many_keys`, `metadata_too_deep`, `metadata_value_too_large`", body = ErrorBody),
+        (status = 429, description = "`rate_limited`: over `POST_RATE_PER_MINUTE`; `Retry-After`", body = ErrorBody),
+    )
+)]
 #[tracing::instrument(skip_all, fields(session = %session_id))]
 async fn publish(
     State(state): State<AppState>,
     SessionPath(session_id): SessionPath,
+    _rate: WithinRate,
     ApiJson(request): ApiJson<PublishRequest>,
 ) -> Result<(StatusCode, Json<PublishResponse>), ApiError> {
     if !state.config.http_publish {
@@ -106,6 +152,11 @@ async fn publish(
             format!("body session_id {body_id:?} differs from the path's {session_id:?}"),
         ));
     }
+    state
+        .limits
+        .metadata
+        .check(&request.metadata)
+        .map_err(|e| ApiError::client(StatusCode::UNPROCESSABLE_ENTITY, e.code(), e.to_string()))?;
     let outcome = state
         .hub
         .apply(Change {
