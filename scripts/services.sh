@@ -2,13 +2,15 @@
 # Installs and runs the real services the tests talk to, on free loopback ports:
 #   - moto_server: an AWS-API-compatible SQS + SNS server (PyPI `moto[server]`)
 #   - secantusd-py: a MongoDB-wire-compatible server (PyPI `secantusdb`)
+#   - redis-server: Debian's Redis 7, for tests of the hub's Redis backend (the cluster-mode
+#     end-to-end tests start private servers of their own, which they kill and restart)
 # Everything lives in ignored folders: .tools/venv (installs), .services/ (pids, logs, env).
 #
 #   scripts/services.sh install   # idempotent install only
 #   scripts/services.sh start     # install, start both, write .services/env
 #   scripts/services.sh stop      # stop both
 # After `start`, `source .services/env` exports AWS_ENDPOINT_URL, AWS_REGION, credentials,
-# MONGODB_URI, and the binaries (MOTO_SERVER_BIN, SECANTUSD_BIN) for tests that need a
+# MONGODB_URI, TEST_REDIS_URL, and the binaries (MOTO_SERVER_BIN, SECANTUSD_BIN) for tests that need a
 # private instance they can stop.
 set -euo pipefail
 
@@ -44,16 +46,21 @@ start() {
   install
   stop >/dev/null 2>&1 || true
   mkdir -p "$state"
-  local moto_port mongo_port
+  local moto_port mongo_port redis_port
   moto_port=$(free_port)
   mongo_port=$(free_port)
+  redis_port=$(free_port)
   "$venv/bin/moto_server" -H 127.0.0.1 -p "$moto_port" >"$state/moto.log" 2>&1 &
   echo $! >"$state/moto.pid"
   "$venv/bin/secantusd-py" --host 127.0.0.1 --port "$mongo_port" --storage-path :memory: \
     --log-level WARNING >"$state/mongo.log" 2>&1 &
   echo $! >"$state/mongo.pid"
+  redis-server --port "$redis_port" --bind 127.0.0.1 --save '' --appendonly no \
+    >"$state/redis.log" 2>&1 &
+  echo $! >"$state/redis.pid"
   wait_for_port "$moto_port" moto_server "$state/moto.log"
   wait_for_port "$mongo_port" secantusd-py "$state/mongo.log"
+  wait_for_port "$redis_port" redis-server "$state/redis.log"
   cat >"$state/env" <<ENV
 export AWS_ENDPOINT_URL=http://127.0.0.1:$moto_port
 export AWS_REGION=us-east-1
@@ -61,14 +68,15 @@ export AWS_DEFAULT_REGION=us-east-1
 export AWS_ACCESS_KEY_ID=test
 export AWS_SECRET_ACCESS_KEY=test
 export MONGODB_URI='mongodb://127.0.0.1:$mongo_port/?directConnection=true'
+export TEST_REDIS_URL=redis://127.0.0.1:$redis_port
 export MOTO_SERVER_BIN=$venv/bin/moto_server
 export SECANTUSD_BIN=$venv/bin/secantusd-py
 ENV
-  echo "services: moto_server on :$moto_port, secantusd-py on :$mongo_port (env in $state/env)"
+  echo "services: moto_server on :$moto_port, secantusd-py on :$mongo_port, redis-server on :$redis_port (env in $state/env)"
 }
 
 stop() {
-  for name in moto mongo; do
+  for name in moto mongo redis; do
     if [ -f "$state/$name.pid" ]; then
       kill "$(cat "$state/$name.pid")" 2>/dev/null || true
       rm -f "$state/$name.pid"

@@ -38,11 +38,14 @@ record cargo test --workspace --exclude e2e-tests
 step "fuzz targets: SQS message, Last-Event-ID, the SDK's SSE parser (20 s each)"
 bash scripts/fuzz.sh 20
 
-step "real services (moto_server for SQS/SNS, secantusd-py for MongoDB)"
+step "real services (moto_server for SQS/SNS, secantusd-py for MongoDB, redis-server)"
 bash scripts/services.sh start
 trap 'bash scripts/services.sh stop' EXIT
 # shellcheck disable=SC1091
 source .services/env
+
+step "the hub's merge on Redis agrees with memory for any order and duplication"
+record cargo test -p gateway --test merge_properties
 
 step "gateway binary for the end-to-end tests"
 cargo build -p gateway
