@@ -612,7 +612,8 @@ async fn authentication_failures_are_final_and_a_valid_token_opens_the_stream() 
 }
 
 /// Feedback resolves with the stored record; the same idempotency key stores it once;
-/// the listing returns it; a validation error carries the gateway's code.
+/// the listing returns it; a validation error carries the gateway's code; a misspelt
+/// option fails before any request.
 #[wasm_bindgen_test]
 async fn feedback_returns_the_stored_record() {
     let client = client(json!({ "baseUrl": gateway_url() }));
@@ -651,4 +652,26 @@ async fn feedback_returns_the_stored_record() {
         .unwrap_err();
     assert_eq!(error["status"], 422);
     assert_eq!(error["code"], "comment_too_long");
+
+    // The body is the gateway's to validate: its precise code comes back as is.
+    let sideways = json!({"rating": "sideways"});
+    let error =
+        resolve(client.send_feedback(session.clone(), to_js(&sideways).unchecked_into(), None))
+            .await
+            .unwrap_err();
+    assert_eq!(error["status"], 422);
+    assert_eq!(error["code"], "invalid_rating");
+
+    // An option typo is refused before any request.
+    let typo = to_js(&json!({"idempotencyKy": "k"})).unchecked_into();
+    let error = resolve(client.send_feedback(
+        session.clone(),
+        to_js(&json!({"rating": "up"})).unchecked_into(),
+        Some(typo),
+    ))
+    .await
+    .unwrap_err();
+    assert_eq!(error["status"], Value::Null);
+    assert_eq!(error["code"], "invalid_argument");
+    assert!(error["message"].as_str().unwrap().contains("idempotencyKy"));
 }
