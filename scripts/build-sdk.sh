@@ -3,6 +3,7 @@
 #
 #   scripts/build-sdk.sh            # size-optimised build (profile sdk), wasm-opt, minified JS
 #   SDK_WASM_OPT=0 scripts/build-sdk.sh   # skip wasm-opt (faster, larger)
+#   SDK_TWIGGY=1 scripts/build-sdk.sh     # also print twiggy's top items (installs twiggy)
 #
 # Idempotent. Installs what it needs into the ignored .tools/: the wasm32 target (rustup),
 # the wasm-bindgen CLI of exactly the version in Cargo.lock (cargo install), and wasm-opt
@@ -45,6 +46,16 @@ if [ "${SDK_WASM_OPT:-1}" != 0 ]; then
     echo "build-sdk: installing wasm-opt (npm binaryen) into $tools/binaryen"
     mkdir -p "$tools/binaryen"
     npm install --prefix "$tools/binaryen" --no-audit --no-fund --silent binaryen@132
+  fi
+  if [ "${SDK_TWIGGY:-0}" = 1 ]; then
+    # The same optimisation with the function names kept, for a profile of what is big.
+    profile="$CARGO_TARGET_DIR/sdk-profile.wasm"
+    "$wasm_opt" -Oz -g --enable-bulk-memory --enable-sign-ext --enable-mutable-globals \
+      --enable-nontrapping-float-to-int --enable-reference-types --enable-multivalue \
+      "$pkg/gateway_client_bg.wasm" -o "$profile"
+    twiggy=$(command -v twiggy || echo "$tools/twiggy/bin/twiggy")
+    [ -x "$twiggy" ] || cargo install twiggy --root "$tools/twiggy" --target-dir "$tools/cargo-install-target"
+    "$twiggy" top -n 15 "$profile"
   fi
   "$wasm_opt" -Oz --strip-debug --strip-producers --enable-bulk-memory --enable-sign-ext --enable-mutable-globals \
     --enable-nontrapping-float-to-int --enable-reference-types --enable-multivalue \
