@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Builds the browser SDK, the npm package `@session-gateway/client`, into client-wasm/pkg/.
 #
-#   scripts/build-sdk.sh            # release build, optimised with wasm-opt
+#   scripts/build-sdk.sh            # size-optimised build (profile sdk), wasm-opt, minified JS
 #   SDK_WASM_OPT=0 scripts/build-sdk.sh   # skip wasm-opt (faster, larger)
+#   SDK_TWIGGY=1 scripts/build-sdk.sh     # also print twiggy's top items (installs twiggy)
 #
 # Idempotent. Installs what it needs into the ignored .tools/: the wasm32 target (rustup),
 # the wasm-bindgen CLI of exactly the version in Cargo.lock (cargo install), and wasm-opt
-# from the npm `binaryen` package. No tool downloads binaries on its own (no wasm-pack).
+# from the npm `binaryen` package, esbuild (npm) to minify the JS. No tool downloads
+# binaries on its own (no wasm-pack).
 # Prints the size of the .wasm and the JS glue, raw and gzipped.
 set -euo pipefail
 
@@ -28,14 +30,11 @@ if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
   rustup target add wasm32-unknown-unknown
 fi
 
-# Size matters more than speed for a browser SDK: optimise for size, one codegen unit, LTO.
-echo "build-sdk: cargo build (release, wasm32)"
-CARGO_PROFILE_RELEASE_OPT_LEVEL=z \
-CARGO_PROFILE_RELEASE_LTO=true \
-CARGO_PROFILE_RELEASE_CODEGEN_UNITS=1 \
-CARGO_PROFILE_RELEASE_DEBUG=false \
-  cargo build --manifest-path "$root/Cargo.toml" --release -p client-wasm --target wasm32-unknown-unknown
-wasm="$CARGO_TARGET_DIR/wasm32-unknown-unknown/release/client_wasm.wasm"
+# Size matters more than speed for a browser SDK: the `sdk` profile of the workspace's
+# Cargo.toml optimises for size (opt-level "z", LTO, one codegen unit, panic = "abort").
+echo "build-sdk: cargo build (profile sdk, wasm32)"
+cargo build --manifest-path "$root/Cargo.toml" --profile sdk -p client-wasm --target wasm32-unknown-unknown
+wasm="$CARGO_TARGET_DIR/wasm32-unknown-unknown/sdk/client_wasm.wasm"
 
 rm -rf "$pkg"
 mkdir -p "$pkg"
@@ -48,13 +47,38 @@ if [ "${SDK_WASM_OPT:-1}" != 0 ]; then
     mkdir -p "$tools/binaryen"
     npm install --prefix "$tools/binaryen" --no-audit --no-fund --silent binaryen@132
   fi
+  if [ "${SDK_TWIGGY:-0}" = 1 ]; then
+    # The same optimisation with the function names kept, for a profile of what is big.
+    profile="$CARGO_TARGET_DIR/sdk-profile.wasm"
+    "$wasm_opt" -Oz -g --enable-bulk-memory --enable-sign-ext --enable-mutable-globals \
+      --enable-nontrapping-float-to-int --enable-reference-types --enable-multivalue \
+      "$pkg/gateway_client_bg.wasm" -o "$profile"
+    twiggy=$(command -v twiggy || echo "$tools/twiggy/bin/twiggy")
+    [ -x "$twiggy" ] || cargo install twiggy --root "$tools/twiggy" --target-dir "$tools/cargo-install-target"
+    "$twiggy" top -n 15 "$profile"
+  fi
   "$wasm_opt" -Oz --strip-debug --strip-producers --enable-bulk-memory --enable-sign-ext --enable-mutable-globals \
     --enable-nontrapping-float-to-int --enable-reference-types --enable-multivalue \
     "$pkg/gateway_client_bg.wasm" -o "$pkg/gateway_client_bg.wasm"
 fi
 
+# Short import names in the .wasm and the glue (the generated ones carry 64-bit hashes),
+# then the glue and the hand-written modules minified: their docs are in the .d.ts files.
+node "$crate/build/shorten-imports.mjs" "$pkg/gateway_client_bg.wasm" "$pkg/gateway_client.js"
+esbuild="$tools/esbuild/node_modules/.bin/esbuild"
+if [ ! -x "$esbuild" ]; then
+  echo "build-sdk: installing esbuild (npm) into $tools/esbuild"
+  mkdir -p "$tools/esbuild"
+  npm install --prefix "$tools/esbuild" --no-audit --no-fund --silent esbuild@0.25
+fi
+cp "$crate/npm/index.js" "$crate/npm/react.js" "$pkg/"
+for js in gateway_client.js index.js react.js; do
+  "$esbuild" "$pkg/$js" --minify --format=esm --target=es2022 --legal-comments=none \
+    --log-level=warning --allow-overwrite --outfile="$pkg/$js"
+done
+
 # The package: the entry, its types, the README, and package.json with the crate version.
-cp "$crate/npm/index.js" "$crate/README.md" "$pkg/"
+cp "$crate/npm/react.d.ts" "$crate/README.md" "$pkg/"
 version=$(cargo metadata --manifest-path "$root/Cargo.toml" --no-deps --format-version 1 |
   node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s).packages.find(p=>p.name==="client-wasm").version))')
 node -e '

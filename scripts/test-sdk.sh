@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Tests the browser SDK (client-wasm) end to end:
-#   1. host unit tests of the crate (SSE parser, backoff, view, errors);
+#   0. the size budget: scripts/check-sdk-size.sh fails above 40 KiB gzipped (.wasm + JS);
+#   1. host unit tests of the crate (SSE parser, backoff, errors, session id messages);
 #   2. wasm-bindgen tests in headless Chromium against a real gateway, run by
 #      client-wasm/tests/control.py so that a test can restart it;
 #   3. the npm package: built by scripts/build-sdk.sh, packed with `npm pack`, installed
 #      from the tarball into an empty folder, its types checked with `tsc --noEmit`
 #      (strict) on a usage file, its public declarations checked for `any`, and a Vite
-#      build of a page that imports it, loaded in headless Chromium against the gateway.
+#      build of two pages loaded in headless Chromium against the gateway: one that
+#      imports the SDK, one that renders a session with the React hook (`/react`).
 # SDK_TEST_GATEWAY_BIN=path runs the browser tests against that gateway binary.
 # Needs chromium + chromedriver (CI: apt-get install chromium chromium-driver). Installs
 # the rest idempotently into .tools/. Stops everything it started, also on failure.
@@ -33,6 +35,8 @@ free_port() {
 
 echo "test-sdk: building the package"
 "$root/scripts/build-sdk.sh"
+echo "test-sdk: size budget (.wasm + JS, gzipped)"
+"$root/scripts/check-sdk-size.sh" "$root/client-wasm/pkg"
 runner="$tools/wasm-bindgen/bin/wasm-bindgen-test-runner"
 
 echo "test-sdk: unit tests"
@@ -84,7 +88,9 @@ tarball=$(ls "$work"/session-gateway-client-*.tgz)
 app="$work/app"
 mkdir -p "$app"
 cp "$root/client-wasm/tests/package/"* "$app/"
-(cd "$app" && npm init -y >/dev/null && npm pkg set type=module && npm install --no-audit --no-fund --silent "$tarball")
+# React for the page of the `/react` subpath (an optional peer dependency of the package).
+(cd "$app" && npm init -y >/dev/null && npm pkg set type=module &&
+  npm install --no-audit --no-fund --silent "$tarball" react@19 react-dom@19)
 "$checker/node_modules/.bin/tsc" --noEmit -p "$app/tsconfig.json"
 node "$app/check-no-any.cjs" "$checker/node_modules/typescript" "$app/node_modules/@session-gateway/client/index.d.ts"
 (cd "$app" && "$checker/node_modules/.bin/vite" build --logLevel warn)

@@ -27,10 +27,9 @@ impl TokenSource {
             Self::Static(token) => token.clone(),
             Self::Provider(provider) => {
                 let fail = |e: JsValue| {
-                    GatewayError::token_unavailable(format!(
-                        "tokenProvider failed: {}",
-                        describe(&e)
-                    ))
+                    GatewayError::token_unavailable(
+                        "tokenProvider failed: ".to_owned() + &describe(&e),
+                    )
                 };
                 let value = provider.call0(&JsValue::UNDEFINED).map_err(fail)?;
                 let value = JsFuture::from(Promise::resolve(&value))
@@ -41,6 +40,6 @@ impl TokenSource {
                 })?
             }
         };
-        Ok(Some(format!("Bearer {token}")))
+        Ok(Some("Bearer ".to_owned() + &token))
     }
 }

@@ -1,49 +1,58 @@
-//! Values across the JavaScript boundary go through JSON, so what a caller receives is
-//! byte for byte the wire format of `docs/API.md` (ids and times as strings, metadata as
-//! plain objects), and what a caller passes is validated by the same serde types the
-//! gateway uses.
+//! Values across the JavaScript boundary. JSON is decoded and encoded by the browser
+//! (`JSON.parse` / `JSON.stringify`), not by code compiled into the module: a caller
+//! receives the wire format of `docs/API.md` exactly as the gateway sent it (ids and
+//! times as strings, metadata as plain objects), and the SDK stays small. The gateway
+//! validates what is posted and answers a precise 4xx, which the SDK passes on.
 
-use serde::de::DeserializeOwned;
-use serde::Serialize;
+use js_sys::{Reflect, JSON};
 use wasm_bindgen::JsValue;
 
 use crate::GatewayError;
 
-pub(crate) fn to_js<T: Serialize + ?Sized>(value: &T) -> Result<JsValue, GatewayError> {
-    let json = serde_json::to_string(value)
-        .map_err(|e| GatewayError::invalid_response(format!("cannot encode a value: {e}")))?;
-    js_sys::JSON::parse(&json)
-        .map_err(|_| GatewayError::invalid_response("cannot hand a value to JavaScript"))
+/// Decodes an answer or event body of the gateway; `what` names it in the error.
+pub(crate) fn from_wire(body: &str, what: &str) -> Result<JsValue, GatewayError> {
+    JSON::parse(body).map_err(|_| GatewayError::invalid_response(what.to_owned() + " is not JSON"))
 }
 
-/// Reads a caller's argument (`undefined` reads as `null`); `what` names it in errors.
-pub(crate) fn from_js<T: DeserializeOwned>(value: &JsValue, what: &str) -> Result<T, GatewayError> {
-    let json = if value.is_undefined() {
-        Some("null".to_owned())
-    } else {
-        js_sys::JSON::stringify(value)
-            .ok()
-            .and_then(|json| json.as_string())
-    };
-    let json =
-        json.ok_or_else(|| GatewayError::invalid_argument(format!("{what}: not JSON data")))?;
-    serde_json::from_str(&json).map_err(|e| GatewayError::invalid_argument(format!("{what}: {e}")))
+/// Encodes a caller's argument for a request body; `what` names it in the error.
+pub(crate) fn to_wire(value: &JsValue, what: &str) -> Result<String, GatewayError> {
+    JSON::stringify(value)
+        .ok()
+        .and_then(|json| json.as_string())
+        .ok_or_else(|| GatewayError::invalid_argument(what.to_owned() + ": not JSON data"))
 }
 
-/// Decodes an answer or event body of the gateway.
-pub(crate) fn from_wire<T: DeserializeOwned>(body: &str, what: &str) -> Result<T, GatewayError> {
-    serde_json::from_str(body)
-        .map_err(|e| GatewayError::invalid_response(format!("{what} does not match the API: {e}")))
+/// A deep copy of JSON data, so a caller can keep or change it without touching the view.
+pub(crate) fn copy(value: &JsValue) -> JsValue {
+    to_wire(value, "")
+        .ok()
+        .and_then(|json| JSON::parse(&json).ok())
+        .unwrap_or(JsValue::NULL)
+}
+
+/// `object[key]`; `undefined` when absent or when `object` is not an object.
+pub(crate) fn field(object: &JsValue, key: &str) -> JsValue {
+    if !object.is_object() {
+        return JsValue::UNDEFINED;
+    }
+    Reflect::get(object, &JsValue::from_str(key)).unwrap_or(JsValue::UNDEFINED)
+}
+
+/// `object[key] = value` on an object the SDK created.
+pub(crate) fn set(object: &JsValue, key: &str, value: &JsValue) {
+    let _ = Reflect::set(object, &JsValue::from_str(key), value);
+}
+
+/// A plain object (not `null`, not an array), as metadata must be.
+pub(crate) fn is_record(value: &JsValue) -> bool {
+    value.is_object() && !js_sys::Array::is_array(value)
 }
 
 /// A short human description of a thrown JavaScript value.
 pub(crate) fn describe(value: &JsValue) -> String {
     value
         .as_string()
-        .or_else(|| {
-            js_sys::Reflect::get(value, &"message".into())
-                .ok()
-                .and_then(|m| m.as_string())
-        })
-        .unwrap_or_else(|| format!("{value:?}"))
+        .or_else(|| field(value, "message").as_string())
+        .or_else(|| JSON::stringify(value).ok().and_then(|s| s.as_string()))
+        .unwrap_or_else(|| "an unknown error".to_owned())
 }

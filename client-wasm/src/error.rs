@@ -1,13 +1,14 @@
 //! [`GatewayError`]: the one error every promise rejects with and `onError` receives.
 
-use serde::Serialize;
-use shared_types::ErrorBody;
 use tsify::Tsify;
-use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen::JsValue;
+
+use crate::convert::set;
 
 /// What went wrong, with the HTTP status and the gateway's error code when there was an
 /// answer. In JavaScript it is an `Error` (named `GatewayError`) carrying these fields.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Tsify)]
+// `Tsify` only writes the TypeScript interface; the JavaScript value is built by `to_js`.
+#[derive(Debug, Clone, PartialEq, Eq, Tsify)]
 pub struct GatewayError {
     /// HTTP status of the answer; `null` when there was none (network error, bad input).
     pub status: Option<u16>,
@@ -41,12 +42,8 @@ impl GatewayError {
 
     /// No bytes, not even a heartbeat, arrived for too long: the connection is dead.
     pub fn stalled(idle_ms: u32) -> Self {
-        Self::new(
-            None,
-            "stream_stalled",
-            format!("no data from the server for {idle_ms} ms"),
-            false,
-        )
+        let message = "no data from the server for ".to_owned() + &idle_ms.to_string() + " ms";
+        Self::new(None, "stream_stalled", message, false)
     }
 
     /// An answer that does not fit the API contract (a gateway of another version?).
@@ -64,20 +61,24 @@ impl GatewayError {
         Self::new(None, "token_unavailable", message, false)
     }
 
-    /// A non-2xx answer. `body` is the gateway's JSON error if it sent one. Client errors
-    /// are fatal except `408` and `429`, which say "try again later".
-    pub fn from_status(status: u16, body: &str, retry_after_ms: Option<u32>) -> Self {
+    /// A non-2xx answer. `detail` is the `code` and `message` of the gateway's JSON error
+    /// body when it sent one, `body` the raw text otherwise. Client errors are fatal
+    /// except `408` and `429`, which say "try again later".
+    pub fn from_status(
+        status: u16,
+        detail: Option<(String, String)>,
+        body: &str,
+        retry_after_ms: Option<u32>,
+    ) -> Self {
         let fatal = (400..500).contains(&status) && status != 408 && status != 429;
-        let (code, message) = match serde_json::from_str::<ErrorBody>(body) {
-            Ok(ErrorBody { error }) => (error.code, error.message),
-            Err(_) => (
-                format!("http_{status}"),
-                format!(
-                    "HTTP {status}: {}",
-                    body.chars().take(200).collect::<String>()
-                ),
-            ),
-        };
+        let (code, message) = detail.unwrap_or_else(|| {
+            let status = status.to_string();
+            let excerpt: String = body.chars().take(200).collect();
+            (
+                "http_".to_owned() + &status,
+                "HTTP ".to_owned() + &status + ": " + &excerpt,
+            )
+        });
         Self {
             retry_after_ms,
             ..Self::new(Some(status), &code, message, fatal)
@@ -88,9 +89,10 @@ impl GatewayError {
     pub fn to_js(&self) -> JsValue {
         let error = js_sys::Error::new(&self.message);
         error.set_name("GatewayError");
-        if let Ok(fields) = crate::convert::to_js(self) {
-            js_sys::Object::assign(&error, fields.unchecked_ref());
-        }
+        let status = self.status.map_or(JsValue::NULL, JsValue::from);
+        set(&error, "status", &status);
+        set(&error, "code", &JsValue::from_str(&self.code));
+        set(&error, "fatal", &JsValue::from_bool(self.fatal));
         error.into()
     }
 }
@@ -107,8 +109,8 @@ mod tests {
 
     #[test]
     fn the_gateways_error_body_gives_code_and_message() {
-        let body = r#"{"error":{"code":"not_found","message":"no such route"}}"#;
-        let error = GatewayError::from_status(404, body, None);
+        let detail = Some(("not_found".to_owned(), "no such route".to_owned()));
+        let error = GatewayError::from_status(404, detail, "", None);
         assert_eq!(error.status, Some(404));
         assert_eq!(error.code, "not_found");
         assert_eq!(error.message, "no such route");
@@ -129,7 +131,7 @@ mod tests {
             (503, false),
         ] {
             assert_eq!(
-                GatewayError::from_status(status, "", None).fatal,
+                GatewayError::from_status(status, None, "", None).fatal,
                 fatal,
                 "{status}"
             );
@@ -138,9 +140,17 @@ mod tests {
 
     #[test]
     fn a_body_that_is_not_the_error_json_still_reports_the_status() {
-        let error = GatewayError::from_status(502, "<html>bad gateway</html>", Some(3_000));
+        let error = GatewayError::from_status(502, None, "<html>bad gateway</html>", Some(3_000));
         assert_eq!(error.code, "http_502");
-        assert!(error.message.contains("bad gateway"), "{}", error.message);
+        assert_eq!(error.message, "HTTP 502: <html>bad gateway</html>");
         assert_eq!(error.retry_after_ms, Some(3_000));
+    }
+
+    #[test]
+    fn the_stall_message_names_the_timeout() {
+        assert_eq!(
+            GatewayError::stalled(45_000).message,
+            "no data from the server for 45000 ms"
+        );
     }
 }

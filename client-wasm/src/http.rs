@@ -1,17 +1,59 @@
-//! Requests to the gateway: URLs, headers, and turning answers into typed values or a
-//! [`GatewayError`] with the status and the gateway's error code.
+//! Requests to the gateway: URLs, headers, and turning answers into JSON values or a
+//! [`GatewayError`] with the status and the gateway's error code. Calls the global
+//! `fetch` directly (a page or a worker), with no HTTP wrapper crate in between.
 
 use std::rc::Rc;
 
-use gloo_net::http::{Request, RequestBuilder, Response};
-use serde::de::DeserializeOwned;
-use serde::Serialize;
+use js_sys::{JsString, Promise, JSON};
 use shared_types::SessionId;
-use web_sys::{AbortSignal, RequestCache};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{AbortSignal, Headers, RequestCache, RequestInit, Response};
 
 use crate::auth::TokenSource;
-use crate::convert::from_wire;
+use crate::convert::{describe, field, from_wire};
 use crate::GatewayError;
+
+#[wasm_bindgen]
+extern "C" {
+    /// The global `fetch`, in a window and in a worker alike.
+    #[wasm_bindgen(js_name = fetch)]
+    fn fetch_with_init(url: &str, init: &RequestInit) -> Promise;
+}
+
+/// One request of the API with a JSON answer.
+pub(crate) struct Call {
+    method: &'static str,
+    url: String,
+    /// JSON text.
+    body: Option<String>,
+    headers: Vec<(&'static str, String)>,
+}
+
+impl Call {
+    pub fn get(url: String) -> Self {
+        Self {
+            method: "GET",
+            url,
+            body: None,
+            headers: Vec::new(),
+        }
+    }
+
+    pub fn post(url: String, json: String) -> Self {
+        Self {
+            method: "POST",
+            url,
+            body: Some(json),
+            headers: Vec::new(),
+        }
+    }
+
+    pub fn header(mut self, name: &'static str, value: String) -> Self {
+        self.headers.push((name, value));
+        self
+    }
+}
 
 #[derive(Clone)]
 pub(crate) struct Api {
@@ -30,36 +72,32 @@ impl Api {
 
     /// `{base}/v1/sessions/{id}{rest}`; a [`SessionId`] needs no escaping.
     pub fn session_url(&self, session: &SessionId, rest: &str) -> String {
-        format!("{}/v1/sessions/{session}{rest}", self.base_url)
+        self.url(&("/v1/sessions/".to_owned() + session.as_str() + rest))
     }
 
     pub fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base_url)
+        self.base_url.to_string() + path
     }
 
-    pub async fn get<T: DeserializeOwned>(&self, url: &str) -> Result<T, GatewayError> {
-        let request = self.authorize(Request::get(url)).await?.build();
-        Self::decode(Self::send(request).await?, url).await
-    }
-
-    /// POSTs `body` as JSON; `headers` are added as given (e.g. `Idempotency-Key`).
-    pub async fn post<B: Serialize, T: DeserializeOwned>(
-        &self,
-        url: &str,
-        body: &B,
-        headers: &[(&str, &str)],
-    ) -> Result<T, GatewayError> {
-        let body = serde_json::to_string(body)
-            .map_err(|e| GatewayError::invalid_argument(format!("cannot encode the body: {e}")))?;
-        let mut builder = self
-            .authorize(Request::post(url))
-            .await?
-            .header("Content-Type", "application/json");
-        for (name, value) in headers {
-            builder = builder.header(name, value);
+    /// Sends `call` and decodes the JSON answer.
+    pub async fn fetch_json(&self, call: Call) -> Result<JsValue, GatewayError> {
+        let mut headers: Vec<(&str, &str)> = Vec::new();
+        if call.body.is_some() {
+            headers.push(("Content-Type", "application/json"));
         }
-        let request = builder.body(body);
-        Self::decode(Self::send(request).await?, url).await
+        for (name, value) in &call.headers {
+            headers.push((name, value));
+        }
+        let response = self
+            .send(call.method, &call.url, &headers, call.body.as_deref(), None)
+            .await?;
+        let response = Self::check(response).await?;
+        let body = text(&response).await.map_err(|e| {
+            GatewayError::network(
+                "reading the answer of ".to_owned() + &call.url + " failed: " + &describe(&e),
+            )
+        })?;
+        from_wire(&body, &("the answer of ".to_owned() + &call.url))
     }
 
     /// Opens a session's SSE stream, resuming after `last_event_id` when given. The
@@ -70,32 +108,50 @@ impl Api {
         last_event_id: Option<&str>,
         signal: &AbortSignal,
     ) -> Result<Response, GatewayError> {
-        let mut builder = Request::get(&self.session_url(session, "/events"))
-            .header("Accept", "text/event-stream")
-            .cache(RequestCache::NoStore)
-            .abort_signal(Some(signal));
+        let mut headers = vec![("Accept", "text/event-stream")];
         if let Some(id) = last_event_id {
-            builder = builder.header("Last-Event-ID", id);
+            headers.push(("Last-Event-ID", id));
         }
-        let request = self.authorize(builder).await?.build();
-        Self::check(Self::send(request).await?).await
+        let url = self.session_url(session, "/events");
+        let response = self.send("GET", &url, &headers, None, Some(signal)).await?;
+        Self::check(response).await
     }
 
-    async fn authorize(&self, builder: RequestBuilder) -> Result<RequestBuilder, GatewayError> {
-        Ok(match self.token.authorization().await? {
-            Some(value) => builder.header("Authorization", &value),
-            None => builder,
-        })
-    }
-
-    async fn send(request: Result<Request, gloo_net::Error>) -> Result<Response, GatewayError> {
-        let request =
-            request.map_err(|e| GatewayError::invalid_argument(format!("bad request: {e}")))?;
-        let (method, url) = (request.method(), request.url());
-        request
-            .send()
+    /// Sends one request, with the `Authorization` header when there is a token. An
+    /// answer of any status is `Ok`; no answer at all is a network error. Nothing is
+    /// cached: every answer is live state.
+    async fn send(
+        &self,
+        method: &str,
+        url: &str,
+        headers: &[(&str, &str)],
+        body: Option<&str>,
+        signal: Option<&AbortSignal>,
+    ) -> Result<Response, GatewayError> {
+        let invalid = |e: JsValue| GatewayError::invalid_argument(describe(&e));
+        let request_headers = Headers::new().map_err(invalid)?;
+        for (name, value) in headers {
+            request_headers.set(name, value).map_err(invalid)?;
+        }
+        if let Some(value) = self.token.authorization().await? {
+            request_headers
+                .set("Authorization", &value)
+                .map_err(|e| GatewayError::token_unavailable(describe(&e)))?;
+        }
+        let init = RequestInit::new();
+        init.set_method(method);
+        init.set_headers(&request_headers);
+        init.set_cache(RequestCache::NoStore);
+        if let Some(body) = body {
+            init.set_body(&JsValue::from_str(body));
+        }
+        init.set_signal(signal);
+        JsFuture::from(fetch_with_init(url, &init))
             .await
-            .map_err(|e| GatewayError::network(format!("{method} {url} failed: {e}")))
+            .map(JsCast::unchecked_into)
+            .map_err(|e| {
+                GatewayError::network(method.to_owned() + " " + url + " failed: " + &describe(&e))
+            })
     }
 
     /// Passes a 2xx answer through; anything else becomes its [`GatewayError`].
@@ -106,21 +162,29 @@ impl Api {
         let retry_after_ms = response
             .headers()
             .get("Retry-After")
+            .ok()
+            .flatten()
             .and_then(|s| s.trim().parse::<u32>().ok())
             .map(|s| s.saturating_mul(1_000));
-        let body = response.text().await.unwrap_or_default();
+        let body = text(&response).await.unwrap_or_default();
+        // The gateway's error body: `{"error": {"code": …, "message": …}}`.
+        let error = JSON::parse(&body)
+            .map(|json| field(&json, "error"))
+            .unwrap_or(JsValue::UNDEFINED);
+        let detail = field(&error, "code")
+            .as_string()
+            .zip(field(&error, "message").as_string());
         Err(GatewayError::from_status(
             response.status(),
+            detail,
             &body,
             retry_after_ms,
         ))
     }
+}
 
-    async fn decode<T: DeserializeOwned>(response: Response, url: &str) -> Result<T, GatewayError> {
-        let response = Self::check(response).await?;
-        let body = response.text().await.map_err(|e| {
-            GatewayError::network(format!("reading the answer of {url} failed: {e}"))
-        })?;
-        from_wire(&body, &format!("the answer of {url}"))
-    }
+/// The whole body of an answer as text.
+async fn text(response: &Response) -> Result<String, JsValue> {
+    let text = JsFuture::from(response.text()?).await?;
+    Ok(text.unchecked_into::<JsString>().into())
 }

@@ -1,7 +1,7 @@
 //! The option and handler objects callers pass in, read once and checked up front so a
 //! typo (`onUpdates`, a string where a function belongs) fails loudly at the call.
-//! Their TypeScript interfaces are written here by hand because they hold functions,
-//! which have no serde equivalent.
+//! The interfaces holding functions are written here by hand; the plain ones come from
+//! the Rust structs of `client` (`Tsify`).
 
 use js_sys::{Function, Reflect};
 use wasm_bindgen::prelude::*;
@@ -9,6 +9,7 @@ use wasm_bindgen::JsCast;
 
 use crate::auth::TokenSource;
 use crate::backoff::RetryPolicy;
+use crate::client::{FeedbackOptions, ListFeedbackOptions};
 use crate::convert::describe;
 use crate::GatewayError;
 
@@ -115,6 +116,39 @@ impl ClientOptions {
     }
 }
 
+/// The options of `sendFeedback`; `undefined` reads as none.
+pub(crate) fn feedback(options: &JsValue) -> Result<FeedbackOptions, GatewayError> {
+    only(options, &["idempotencyKey"])?;
+    Ok(FeedbackOptions {
+        idempotency_key: string(options, "idempotencyKey")?,
+    })
+}
+
+/// The options of `listFeedback`; `undefined` reads as none.
+pub(crate) fn list_feedback(options: &JsValue) -> Result<ListFeedbackOptions, GatewayError> {
+    only(options, &["limit", "cursor"])?;
+    Ok(ListFeedbackOptions {
+        limit: number(options, "limit", " must be a whole number")?,
+        cursor: string(options, "cursor")?,
+    })
+}
+
+/// Refuses keys other than `known`, so that a typo is an error rather than ignored.
+fn only(object: &JsValue, known: &[&str]) -> Result<(), GatewayError> {
+    if !object.is_object() {
+        return Ok(());
+    }
+    for key in js_sys::Object::keys(object.unchecked_ref::<js_sys::Object>()).iter() {
+        let key = key.as_string().unwrap_or_default();
+        if !known.contains(&key.as_str()) {
+            return Err(GatewayError::invalid_argument(
+                "options: unknown field `".to_owned() + &key + "`",
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// The callbacks of one subscription.
 #[derive(Default)]
 pub(crate) struct Handlers {
@@ -161,12 +195,12 @@ fn get(object: &JsValue, key: &str) -> Result<JsValue, GatewayError> {
         return Ok(JsValue::UNDEFINED);
     }
     if !object.is_object() {
-        return Err(GatewayError::invalid_argument(format!(
-            "expected an options object holding {key}"
-        )));
+        return Err(GatewayError::invalid_argument(
+            "expected an options object holding ".to_owned() + key,
+        ));
     }
     Reflect::get(object, &key.into())
-        .map_err(|e| GatewayError::invalid_argument(format!("{key}: {}", describe(&e))))
+        .map_err(|e| GatewayError::invalid_argument(key.to_owned() + ": " + &describe(&e)))
 }
 
 fn absent(value: &JsValue) -> bool {
@@ -181,7 +215,7 @@ fn string(object: &JsValue, key: &str) -> Result<Option<String>, GatewayError> {
     value
         .as_string()
         .map(Some)
-        .ok_or_else(|| GatewayError::invalid_argument(format!("{key} must be a string")))
+        .ok_or_else(|| GatewayError::invalid_argument(key.to_owned() + " must be a string"))
 }
 
 fn function(object: &JsValue, key: &str) -> Result<Option<Function>, GatewayError> {
@@ -192,20 +226,21 @@ fn function(object: &JsValue, key: &str) -> Result<Option<Function>, GatewayErro
     value
         .dyn_into::<Function>()
         .map(Some)
-        .map_err(|_| GatewayError::invalid_argument(format!("{key} must be a function")))
+        .map_err(|_| GatewayError::invalid_argument(key.to_owned() + " must be a function"))
 }
 
 fn millis(object: &JsValue, key: &str) -> Result<Option<u32>, GatewayError> {
+    number(object, key, " must be a number of milliseconds")
+}
+
+/// A whole number in `0..=u32::MAX`; `rule` completes the error message.
+fn number(object: &JsValue, key: &str, rule: &str) -> Result<Option<u32>, GatewayError> {
     let value = get(object, key)?;
     if absent(&value) {
         return Ok(None);
     }
     match value.as_f64() {
-        Some(ms) if ms.is_finite() && (0.0..=f64::from(u32::MAX)).contains(&ms) => {
-            Ok(Some(ms as u32))
-        }
-        _ => Err(GatewayError::invalid_argument(format!(
-            "{key} must be a number of milliseconds"
-        ))),
+        Some(n) if n.is_finite() && (0.0..=f64::from(u32::MAX)).contains(&n) => Ok(Some(n as u32)),
+        _ => Err(GatewayError::invalid_argument(key.to_owned() + rule)),
     }
 }

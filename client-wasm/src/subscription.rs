@@ -13,15 +13,14 @@ use futures_channel::oneshot;
 use futures_util::future::{select, Either};
 use gloo_timers::future::TimeoutFuture;
 use js_sys::Uint8Array;
-use serde::Serialize;
-use shared_types::{MetadataEvent, SessionId, SnapshotEvent, EVENT_METADATA, EVENT_SNAPSHOT};
+use shared_types::{SessionId, EVENT_METADATA, EVENT_SNAPSHOT};
 use tsify::Tsify;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::{spawn_local, JsFuture};
 use web_sys::{AbortController, ReadableStreamDefaultReader, ReadableStreamReadResult};
 
 use crate::backoff::{Backoff, RetryPolicy};
-use crate::convert::{describe, from_wire, to_js};
+use crate::convert::{describe, from_wire, set};
 use crate::http::Api;
 use crate::options::Handlers;
 use crate::sse::{SseEvent, SseItem, SseParser};
@@ -29,7 +28,7 @@ use crate::view::View;
 use crate::{visibility, GatewayError};
 
 /// Where a subscription's connection stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Tsify)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Tsify)]
 #[serde(rename_all = "lowercase")]
 pub enum ConnectionState {
     /// The first connection is being made.
@@ -54,7 +53,8 @@ impl ConnectionState {
 }
 
 /// Details of a state change, passed to `onState`.
-#[derive(Debug, Clone, Default, Serialize, Tsify)]
+// `Tsify` only writes the TypeScript interface; the JavaScript value is built by `to_js`.
+#[derive(Debug, Clone, Default, Tsify)]
 #[serde(rename_all = "camelCase")]
 pub struct StateInfo {
     /// Consecutive failed attempts; 0 while connecting for the first time and once open.
@@ -67,6 +67,20 @@ pub struct StateInfo {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[tsify(optional)]
     pub error: Option<GatewayError>,
+}
+
+impl StateInfo {
+    fn to_js(&self) -> JsValue {
+        let info = js_sys::Object::new();
+        set(&info, "attempt", &self.attempt.into());
+        if let Some(ms) = self.retry_in_ms {
+            set(&info, "retryInMs", &ms.into());
+        }
+        if let Some(error) = &self.error {
+            set(&info, "error", &error.to_js());
+        }
+        info.into()
+    }
 }
 
 /// A live view of one session, returned by `client.subscribe(...)`. Call `close()` when
@@ -91,7 +105,7 @@ impl Subscription {
     /// The merged metadata as of the last event (a copy).
     #[wasm_bindgen(getter, unchecked_return_type = "Metadata")]
     pub fn metadata(&self) -> Result<JsValue, JsValue> {
-        Ok(to_js(&self.inner.view.borrow().metadata)?)
+        Ok(self.inner.view.borrow().metadata())
     }
 
     /// Id of the last event applied; the next connection resumes after it.
@@ -158,15 +172,10 @@ impl Inner {
         }
         self.state.set(state);
         self.attempt.set(info.attempt);
-        if self.handlers.on_state.is_none() {
-            return;
+        if self.handlers.on_state.is_some() {
+            let state = JsValue::from_str(state.as_str());
+            Handlers::call(&self.handlers.on_state, &[&state, &info.to_js()]);
         }
-        let error = info.error.as_ref().map(GatewayError::to_js);
-        let Ok(info) = to_js(&info) else { return };
-        if let Some(error) = error {
-            let _ = js_sys::Reflect::set(&info, &"error".into(), &error);
-        }
-        Handlers::call(&self.handlers.on_state, &[&state.as_str().into(), &info]);
     }
 
     fn report(&self, error: &GatewayError) {
@@ -197,28 +206,33 @@ impl Inner {
 
     /// Applies one event to the view and tells the handlers. Unknown event names are
     /// skipped (a newer gateway may send more); a payload that does not decode is an error.
+    /// The data is decoded twice, so the view and the handler each own their value.
     fn dispatch(&self, event: SseEvent) -> Result<(), GatewayError> {
         if self.closed() {
             return Ok(());
         }
         match event.event.as_str() {
             EVENT_SNAPSHOT => {
-                let snapshot: SnapshotEvent = from_wire(&event.data, "a snapshot event")?;
-                let js = to_js(&snapshot)?;
-                self.view.borrow_mut().replace(&snapshot, event.id);
-                Handlers::call(&self.handlers.on_snapshot, &[&js]);
+                let what = "a snapshot event";
+                let snapshot = from_wire(&event.data, what)?;
+                self.view
+                    .borrow_mut()
+                    .replace(&from_wire(&event.data, what)?, event.id)?;
+                Handlers::call(&self.handlers.on_snapshot, &[&snapshot]);
             }
             EVENT_METADATA => {
-                let update: MetadataEvent = from_wire(&event.data, "a metadata event")?;
-                let js = to_js(&update)?;
+                let what = "a metadata event";
+                let update = from_wire(&event.data, what)?;
                 let id = JsValue::from(event.id.as_deref().unwrap_or_default());
-                self.view.borrow_mut().apply(&update, event.id);
-                Handlers::call(&self.handlers.on_update, &[&js, &id]);
+                self.view
+                    .borrow_mut()
+                    .apply(&from_wire(&event.data, what)?, event.id)?;
+                Handlers::call(&self.handlers.on_update, &[&update, &id]);
             }
             _ => return Ok(()),
         }
         if self.handlers.on_metadata.is_some() && !self.closed() {
-            let metadata = to_js(&self.view.borrow().metadata)?;
+            let metadata = self.view.borrow().metadata();
             Handlers::call(&self.handlers.on_metadata, &[&metadata]);
         }
         Ok(())
@@ -300,10 +314,9 @@ async fn stream(
         let chunk = match select(read, TimeoutFuture::new(idle_timeout_ms)).await {
             Either::Left((Ok(read), _)) => read.unchecked_into::<ReadableStreamReadResult>(),
             Either::Left((Err(e), _)) => {
-                return Some(GatewayError::network(format!(
-                    "the event stream broke: {}",
-                    describe(&e)
-                )))
+                return Some(GatewayError::network(
+                    "the event stream broke: ".to_owned() + &describe(&e),
+                ))
             }
             Either::Right(_) => return Some(GatewayError::stalled(idle_timeout_ms)),
         };

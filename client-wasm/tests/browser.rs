@@ -296,6 +296,46 @@ async fn snapshot_then_updates_arrive_typed_and_merged() {
     assert_eq!(seen.state_names(), ["connecting", "open", "closed"]);
 }
 
+/// Keys are data whatever their name: `__proto__` and `constructor` land in the view as
+/// ordinary keys (no prototype is changed, nothing leaks into other objects), and a delete
+/// removes them again.
+#[wasm_bindgen_test]
+async fn keys_named_like_object_internals_are_plain_data() {
+    let client = client(json!({ "baseUrl": gateway_url() }));
+    let session = unique_session("proto");
+    let recorder = Recorder::new();
+    let subscription = recorder.subscribe(&client, &session);
+    let odd = json!({"__proto__": {"polluted": true}, "constructor": 1, "status": "ok"});
+    publish(
+        &client,
+        &session,
+        json!({"operation": "update", "metadata": odd}),
+    )
+    .await;
+    until("the update", 10_000, || {
+        recorder.seen().metadata.last() == Some(&odd)
+    })
+    .await;
+    assert_eq!(metadata(&subscription), odd);
+    let fresh = Object::new();
+    assert!(Reflect::get(&fresh, &"polluted".into())
+        .unwrap()
+        .is_undefined());
+
+    publish(
+        &client,
+        &session,
+        json!({"operation": "delete", "metadata": {"__proto__": null, "constructor": null}}),
+    )
+    .await;
+    until("the delete", 10_000, || {
+        recorder.seen().metadata.last() == Some(&json!({"status": "ok"}))
+    })
+    .await;
+    assert_eq!(metadata(&subscription), json!({"status": "ok"}));
+    subscription.close();
+}
+
 /// The gateway is killed and restarted (its in-memory state is lost, its epoch changes),
 /// and an update is published before the SDK is back: the SDK reconnects on its own, is
 /// resynced with a snapshot holding that update, then keeps receiving updates, and its
@@ -612,7 +652,8 @@ async fn authentication_failures_are_final_and_a_valid_token_opens_the_stream() 
 }
 
 /// Feedback resolves with the stored record; the same idempotency key stores it once;
-/// the listing returns it; a validation error carries the gateway's code.
+/// the listing returns it; a validation error carries the gateway's code; a misspelt
+/// option fails before any request.
 #[wasm_bindgen_test]
 async fn feedback_returns_the_stored_record() {
     let client = client(json!({ "baseUrl": gateway_url() }));
@@ -651,4 +692,26 @@ async fn feedback_returns_the_stored_record() {
         .unwrap_err();
     assert_eq!(error["status"], 422);
     assert_eq!(error["code"], "comment_too_long");
+
+    // The body is the gateway's to validate: its precise code comes back as is.
+    let sideways = json!({"rating": "sideways"});
+    let error =
+        resolve(client.send_feedback(session.clone(), to_js(&sideways).unchecked_into(), None))
+            .await
+            .unwrap_err();
+    assert_eq!(error["status"], 422);
+    assert_eq!(error["code"], "invalid_rating");
+
+    // An option typo is refused before any request.
+    let typo = to_js(&json!({"idempotencyKy": "k"})).unchecked_into();
+    let error = resolve(client.send_feedback(
+        session.clone(),
+        to_js(&json!({"rating": "up"})).unchecked_into(),
+        Some(typo),
+    ))
+    .await
+    .unwrap_err();
+    assert_eq!(error["status"], Value::Null);
+    assert_eq!(error["code"], "invalid_argument");
+    assert!(error["message"].as_str().unwrap().contains("idempotencyKy"));
 }

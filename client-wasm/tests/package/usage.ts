@@ -13,6 +13,7 @@ import {
   type StateInfo,
   type Subscription,
 } from "@session-gateway/client";
+import { useSession, type SessionView } from "@session-gateway/client/react";
 
 const client = new GatewayClient({ baseUrl: "http://127.0.0.1:8080", tokenProvider: async () => "jwt" });
 const sub: Subscription = client.subscribe("user-session-123", {
@@ -59,5 +60,20 @@ function mustNotCompile(): void {
   console.log(wrong, value);
 }
 
+// The React hook (its types only: React itself is not needed to check them).
+function hook(): void {
+  const view: SessionView = useSession(client, "user-session-123");
+  const shown: Metadata | null = view.metadata;
+  const connection: ConnectionState = view.state;
+  const problem: GatewayError | null = view.error;
+  useSession(null, undefined);
+  // @ts-expect-error the session id is a string
+  useSession(client, 42);
+  // @ts-expect-error metadata may be null before the first snapshot
+  const never: Metadata = view.metadata;
+  console.log(shown, connection, problem, never);
+}
+
 void everything;
+void hook;
 void mustNotCompile;
