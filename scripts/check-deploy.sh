@@ -160,16 +160,16 @@ check "promtool test rules" promtool test rules deploy/prometheus/alerts.test.ym
 
 # --- metric names documented ---------------------------------------------------------
 metrics_documented() {
-  local names metric missing=0
+  local names metric undocumented=0
   names=$( (grep -o '"gateway_[a-z_]*"' gateway/src/metrics.rs | tr -d '"'
     grep -o 'gateway_[a-z_]*' deploy/prometheus/alerts.yml) | sort -u)
   for metric in $names; do
     if ! grep -q "\`$metric\`" docs/METRICS.md; then
       echo "docs/METRICS.md does not list $metric" >&2
-      missing=1
+      undocumented=1
     fi
   done
-  [ "$missing" = 0 ] && echo "$(echo "$names" | wc -l) metric names, all in docs/METRICS.md"
+  [ "$undocumented" = 0 ] && echo "$(echo "$names" | wc -l) metric names, all in docs/METRICS.md"
 }
 check "docs/METRICS.md lists every metric" metrics_documented
 
