@@ -47,20 +47,24 @@ fi
 nginx_bin=$(command -v nginx || echo /usr/sbin/nginx)
 
 scratch=$(mktemp -d)
-gateway_pid=
-cleanup() {
-  [ -z "$gateway_pid" ] || kill "$gateway_pid" 2>/dev/null || true
-  rm -rf "$scratch"
-}
-trap cleanup EXIT
+trap 'rm -rf "$scratch"' EXIT
 
 failed=()
 passed=0
+# Runs one check in a subshell with `set -e` in force (an `if` would switch it off inside
+# the check's functions), records the outcome and goes on to the next.
 check() { # name command...
-  local name=$1
+  local name=$1 status
   shift
   echo "--- $name"
-  if "$@"; then
+  set +e
+  (
+    set -e
+    "$@"
+  )
+  status=$?
+  set -e
+  if [ "$status" = 0 ]; then
     passed=$((passed + 1))
     echo "ok: $name"
   else
@@ -109,7 +113,7 @@ if [ -z "$build" ]; then
   if [ "${CI:-}" = true ]; then build=1; else build=0; fi
 fi
 release_build_and_healthcheck() {
-  local out="$scratch/out" port
+  local out="$scratch/out" port pid healthcheck
   # The Dockerfile's build step, on the Docker build context; the target folder is the
   # repository's (Docker uses a cache mount for it).
   CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$root/target}" "$context/deploy/build-release.sh" "$out"
@@ -118,16 +122,14 @@ release_build_and_healthcheck() {
   # command, taken from the Dockerfile.
   port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
   env -i PATH="$PATH" LISTEN_ADDR="127.0.0.1:$port" LOG_FORMAT=json "$out/gateway" >"$scratch/gateway.log" 2>&1 &
-  gateway_pid=$!
-  local healthcheck
+  pid=$!
+  # shellcheck disable=SC2064 # the pid is known now
+  trap "kill $pid 2>/dev/null || true" EXIT
   healthcheck=$(sed -n 's/^ *CMD \["\/bin\/sh", "-c", "\(.*\)"\]$/\1/p' deploy/Dockerfile | sed 's/\\"/"/g')
   [ -n "$healthcheck" ] || { echo "no HEALTHCHECK CMD found in deploy/Dockerfile" >&2; return 1; }
   for _ in $(seq 1 50); do
     if LISTEN_ADDR="0.0.0.0:$port" /bin/sh -c "$healthcheck"; then
       echo "HEALTHCHECK passes against the release binary on :$port"
-      kill "$gateway_pid"
-      wait "$gateway_pid" 2>/dev/null || true
-      gateway_pid=
       return 0
     fi
     sleep 0.2
