@@ -9,7 +9,9 @@
    update to the stack's metadata queue and requires the event to arrive through nginx,
    uncompressed, with `X-Accel-Buffering: no`;
 4. sends a malformed message and requires the template's redrive policy to move it to
-   the dead-letter queue (the stack is created with MaxReceiveCount=1, visibility 0).
+   the dead-letter queue (the stack is created with MaxReceiveCount=1 and a visibility
+   timeout of 2 s: long enough for a good message to be applied and deleted before SQS
+   would deliver it again, short enough to redeliver the malformed one at once).
 
 Usage: check_stack.py GATEWAY_BINARY MOTO_SERVER NGINX SCRATCH_DIR
 Run by scripts/check-deploy.sh with the venv that has moto and boto3.
@@ -102,7 +104,7 @@ def main():
             TemplateBody=(ROOT / "deploy/cloudformation.yaml").read_text(),
             Parameters=[
                 {"ParameterKey": "MaxReceiveCount", "ParameterValue": "1"},
-                {"ParameterKey": "VisibilityTimeoutSeconds", "ParameterValue": "0"},
+                {"ParameterKey": "VisibilityTimeoutSeconds", "ParameterValue": "2"},
             ],
         )
         stack = wait_for("the stack", lambda: next(
@@ -148,8 +150,17 @@ def main():
         stream = subprocess.Popen(
             ["curl", "-sSNk", "--http2", "--max-time", "40", "-H", "Accept-Encoding: gzip",
              "-D", headers_file, f"https://127.0.0.1:{https_port}/v1/sessions/{SESSION}/events"],
-            stdout=subprocess.PIPE, text=True)
+            stdout=subprocess.PIPE, text=True, errors="replace")
         processes.append(stream)
+        # The response head first: a compressed or buffered stream fails here, clearly.
+        headers = wait_for("the SSE response head through nginx", lambda: (
+            headers_file.exists() and b"\r\n\r\n" in headers_file.read_bytes()
+            and headers_file.read_bytes().decode().lower()))
+        for expected in ("http/2 200", "content-type: text/event-stream", "x-accel-buffering: no"):
+            if expected not in headers:
+                raise SystemExit(f"check_stack: SSE response through nginx lacks {expected!r}:\n{headers}")
+        if "content-encoding" in headers:
+            raise SystemExit(f"check_stack: nginx compressed the event stream:\n{headers}")
 
         def next_event():
             """The next SSE event as (type, data); comments and the retry hint are skipped."""
@@ -180,12 +191,6 @@ def main():
         if kind != "metadata" or json.loads(data)["metadata"] != {"status": "deployed"}:
             raise SystemExit(f"check_stack: expected the SQS update through nginx, got {kind}: {data}")
         latency = time.monotonic() - sent_at
-        headers = headers_file.read_text().lower()
-        for expected in ("http/2 200", "content-type: text/event-stream", "x-accel-buffering: no"):
-            if expected not in headers:
-                raise SystemExit(f"check_stack: SSE response through nginx lacks {expected!r}:\n{headers}")
-        if "content-encoding" in headers:
-            raise SystemExit(f"check_stack: nginx compressed the event stream:\n{headers}")
         print(f"check_stack: SQS update reached the SSE client through nginx (HTTP/2, TLS, "
               f"uncompressed) {latency:.2f} s after send")
 
@@ -194,18 +199,20 @@ def main():
         sqs.send_message(QueueUrl=queue_url, MessageBody="{not json")
 
         def in_dlq():
-            attributes = sqs.get_queue_attributes(
-                QueueUrl=dlq_url, AttributeNames=["ApproximateNumberOfMessages"])["Attributes"]
-            return int(attributes["ApproximateNumberOfMessages"]) == 1
-        wait_for("the malformed message to reach the DLQ", in_dlq)
+            return sqs.receive_message(QueueUrl=dlq_url, MaxNumberOfMessages=10).get("Messages")
+        bodies = [m["Body"] for m in wait_for("the malformed message to reach the DLQ", in_dlq)]
+        if bodies != ["{not json"]:
+            raise SystemExit(f"check_stack: the DLQ holds {bodies}, not just the malformed message")
         print("check_stack: a malformed message reached the stack's DLQ by its redrive policy")
         return 0
-    except SystemExit:
+    except (Exception, SystemExit) as err:
         for log in ("gateway.log", "nginx.log"):
             path = scratch / log
             if path.exists():
                 print(f"--- {log} (tail)\n" + "".join(path.read_text().splitlines(True)[-15:]), file=sys.stderr)
-        raise
+        if isinstance(err, SystemExit):
+            raise
+        raise SystemExit(f"check_stack: {err!r}") from err
     finally:
         for process in reversed(processes):
             process.terminate()
