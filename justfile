@@ -32,6 +32,11 @@ test-openapi:
 bench:
     bash bench/run.sh
 
+# Check deploy/: hadolint, cfn-lint, nginx -t, promtool; DEPLOY_CHECK_BUILD=1 adds the
+# release build from the Docker build context and the stack + gateway + nginx run.
+deploy-check:
+    bash scripts/check-deploy.sh
+
 # The whole test suite, as CI runs it.
 test:
     ./scripts/test.sh

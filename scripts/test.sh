@@ -62,6 +62,11 @@ record bash scripts/test-sdk.sh
 step "QA page in headless Chromium against the gateway and the real services"
 record bash scripts/test-demo.sh
 
+step "deployable artifacts: Dockerfile, CloudFormation, nginx, alert rules (scripts/check-deploy.sh)"
+# With CI=true it also builds the release binary from the Docker build context and runs
+# the template, the gateway and nginx together (a few minutes more).
+bash scripts/check-deploy.sh
+
 step "summary"
 # cargo: "test result: ok. N passed; M failed"; node --test: "# pass N" / "# fail M".
 awk '/^test result:/ { p += $4; f += $6 }
