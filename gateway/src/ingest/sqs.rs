@@ -3,13 +3,16 @@
 //! `SQS_POLLERS` tasks long-poll the queue (up to 10 messages, `SQS_WAIT_SECONDS`). Each
 //! message is parsed as the producer's [`MetadataMessage`] and applied to the hub; only
 //! then is it deleted, in one batch per receive, so a crash between the two redelivers it
-//! (the hub applies a redelivered `MessageId` once), and a message the hub could not
-//! apply (its Redis unreachable) is not deleted either; while the hub is unavailable the
-//! pollers do not receive at all. A message that does not parse is
-//! logged with its `MessageId`, counted, and left in the queue: after `maxReceiveCount`
-//! receives the queue's redrive policy moves it to the dead-letter queue, where it can be
-//! inspected. Errors back off exponentially with jitter. Works with standard and FIFO
-//! queues alike (the body is the truth; message attributes are not needed).
+//! (the hub applies a redelivered `MessageId` once). A message the hub could not apply
+//! (its Redis unreachable) is not deleted either, and while the hub is unavailable the
+//! pollers do not receive at all.
+//!
+//! A message that does not parse, or whose metadata is over the limits HTTP publishing
+//! enforces (`MAX_METADATA_KEYS`, …), is logged with its `MessageId`, counted by reason,
+//! and left in the queue: after `maxReceiveCount` receives the queue's redrive policy
+//! moves it to the dead-letter queue, where it can be inspected. Errors back off
+//! exponentially with jitter. Works with standard and FIFO queues alike (the body is the
+//! truth; message attributes are not needed).
 
 use std::time::Duration;
 
@@ -25,6 +28,7 @@ use crate::backoff::Backoff;
 use crate::config::Config;
 use crate::health::{ComponentStatus, Health};
 use crate::hub::{Change, Hub, Source};
+use crate::limits::MetadataLimits;
 use crate::metrics;
 
 const COMPONENT: &str = "sqs";
@@ -52,6 +56,7 @@ pub async fn start(
         client: Client::new(aws),
         queue_url,
         wait_seconds: i32::from(config.sqs_wait_seconds),
+        limits: MetadataLimits::from_config(config),
         hub,
         health: health.clone(),
     };
@@ -76,6 +81,8 @@ struct Poller {
     client: Client,
     queue_url: String,
     wait_seconds: i32,
+    /// The same bounds on metadata as HTTP publishing: a message over them is rejected.
+    limits: MetadataLimits,
     hub: Hub,
     health: Health,
 }
@@ -148,7 +155,7 @@ impl Poller {
         let mut applied = Vec::with_capacity(messages.len());
         for message in messages {
             let message_id = message.message_id.unwrap_or_default();
-            match parse(message.body.as_deref()) {
+            match parse(message.body.as_deref(), &self.limits) {
                 Ok(parsed) => {
                     let change = Change {
                         session_id: parsed.session_id,
@@ -234,30 +241,46 @@ struct Rejection {
     detail: String,
 }
 
-fn parse(body: Option<&str>) -> Result<MetadataMessage, Rejection> {
+fn parse(body: Option<&str>, limits: &MetadataLimits) -> Result<MetadataMessage, Rejection> {
     let body = body.ok_or(Rejection {
         reason: "empty_body",
         detail: "the message has no body".into(),
     })?;
-    serde_json::from_str(body).map_err(|err| Rejection {
+    let message: MetadataMessage = serde_json::from_str(body).map_err(|err| Rejection {
         reason: match err.classify() {
             serde_json::error::Category::Data => "invalid_message",
             _ => "invalid_json",
         },
         detail: err.to_string(),
-    })
+    })?;
+    limits.check(&message.metadata).map_err(|err| Rejection {
+        reason: err.code(),
+        detail: err.to_string(),
+    })?;
+    Ok(message)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn limits() -> MetadataLimits {
+        use clap::Parser;
+        MetadataLimits::from_config(&Config::try_parse_from(["gateway"]).unwrap())
+    }
+
     #[test]
     fn rejections_say_why() {
+        let parse = |body| parse(body, &limits());
         assert_eq!(parse(None).unwrap_err().reason, "empty_body");
         assert_eq!(parse(Some("{not json")).unwrap_err().reason, "invalid_json");
         let wrong = parse(Some(r#"{"session_id":"s","operation":"upsert","metadata":{},"timestamp":"2024-01-26T10:30:45"}"#)).unwrap_err();
         assert_eq!(wrong.reason, "invalid_message");
         assert!(wrong.detail.contains("upsert"), "{}", wrong.detail);
+        let keys: serde_json::Map<_, _> = (0..65).map(|i| (format!("k{i}"), 1.into())).collect();
+        let body = serde_json::json!({"session_id": "s", "operation": "update",
+            "metadata": keys, "timestamp": "2024-01-26T10:30:45"});
+        let too_many = parse(Some(&body.to_string())).unwrap_err();
+        assert_eq!(too_many.reason, "metadata_too_many_keys");
     }
 }
