@@ -273,7 +273,7 @@ cat <<EOF
 - Memory: $(free -h | awk '/^Mem:/ {print $2}')
 - Kernel: $(uname -r)
 - Peers: nginx $(nginx -v 2>&1 | sed 's|.*/||') with libnginx-mod-nchan $(dpkg-query -W -f='${Version}' libnginx-mod-nchan 2>/dev/null), pushpin $(dpkg-query -W -f='${Version}' pushpin 2>/dev/null || echo -)
-- Gateway: $(git -C "$root" rev-parse --short HEAD), release build
+- Gateway: $(git -C "$root" rev-parse --short HEAD), ${BENCH_BIN_DIR:+binaries from $BENCH_BIN_DIR}${BENCH_BIN_DIR:-release build}
 
 ## Results
 $(cat "$work/rows.md")
