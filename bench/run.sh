@@ -267,13 +267,15 @@ for name in $scenarios; do
   esac
 done
 
+build="release build"
+[ -z "${BENCH_BIN_DIR:-}" ] || build="binaries from $BENCH_BIN_DIR"
 cat <<EOF
 ## Machine
 - CPU: $(lscpu | sed -n 's/^Model name: *//p') ($(nproc) cores, shared by the load generator and the target)
 - Memory: $(free -h | awk '/^Mem:/ {print $2}')
 - Kernel: $(uname -r)
 - Peers: nginx $(nginx -v 2>&1 | sed 's|.*/||') with libnginx-mod-nchan $(dpkg-query -W -f='${Version}' libnginx-mod-nchan 2>/dev/null), pushpin $(dpkg-query -W -f='${Version}' pushpin 2>/dev/null || echo -)
-- Gateway: $(git -C "$root" rev-parse --short HEAD), ${BENCH_BIN_DIR:+binaries from $BENCH_BIN_DIR}${BENCH_BIN_DIR:-release build}
+- Gateway: $(git -C "$root" rev-parse --short HEAD), $build
 
 ## Results
 $(cat "$work/rows.md")
