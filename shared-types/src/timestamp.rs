@@ -5,18 +5,20 @@
 //! an offset are accepted too. Times are always written back as RFC 3339 in UTC with
 //! microseconds, so ordering by the string equals ordering by time.
 
-use chrono::{DateTime, NaiveDateTime, SecondsFormat, Utc};
+use chrono::{DateTime, NaiveDateTime, SecondsFormat, SubsecRound, Utc};
 use serde::{Deserialize, Deserializer, Serializer};
 
 /// Parses a naive ISO-8601 time (taken as UTC) or an RFC 3339 time with an offset.
+/// Digits past microseconds are cut: times are written back with microseconds, and two
+/// writes must compare the same whether a hub holds them parsed or formatted.
 pub fn parse(raw: &str) -> Result<DateTime<Utc>, String> {
     if let Ok(t) = DateTime::parse_from_rfc3339(raw) {
-        return Ok(t.with_timezone(&Utc));
+        return Ok(t.with_timezone(&Utc).trunc_subsecs(6));
     }
     // `isoformat()` omits the fraction when microseconds are zero; `%.f` accepts both.
     for format in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f"] {
         if let Ok(t) = NaiveDateTime::parse_from_str(raw, format) {
-            return Ok(t.and_utc());
+            return Ok(t.and_utc().trunc_subsecs(6));
         }
     }
     Err(format!(
@@ -82,6 +84,20 @@ mod tests {
         assert_eq!(
             parse("2024-01-26T10:30:45Z").unwrap(),
             parse("2024-01-26T10:30:45").unwrap()
+        );
+    }
+
+    /// Found by the fuzzer: nanoseconds formatted to microseconds did not parse back to
+    /// the same instant, so a hub comparing parsed times and one comparing formatted
+    /// times could disagree about which of two writes is newer.
+    #[test]
+    fn digits_past_microseconds_are_cut() {
+        let t = parse("2024-01-26T10:03:54.0061728").unwrap();
+        assert_eq!(parse(&format(&t)).unwrap(), t);
+        assert_eq!(t, parse("2024-01-26T10:03:54.006172").unwrap());
+        assert_eq!(
+            parse("2024-01-26T10:30:45.1234569+00:00").unwrap(),
+            parse("2024-01-26T10:30:45.123456Z").unwrap()
         );
     }
 

@@ -19,10 +19,14 @@ fn node_env(redis: &str) -> Vec<(&'static str, String)> {
     ]
 }
 
-async fn node(services: &Services, redis: &str) -> Gateway {
+/// A fresh Redis and two gateways on it (the Redis stops when dropped).
+async fn two_nodes() -> (RedisServer, Gateway, Gateway) {
+    let services = Services::from_env();
+    let redis = RedisServer::start(Persistence::None).await;
     let mut env = services.aws_env();
-    env.extend(node_env(redis));
-    Gateway::start(&env).await
+    env.extend(node_env(&redis.url()));
+    let (a, b) = (Gateway::start(&env).await, Gateway::start(&env).await);
+    (redis, a, b)
 }
 
 fn events_url(gateway: &Gateway, session: &str) -> String {
@@ -105,12 +109,7 @@ async fn a_subscriber_on_each_node_receives_every_update_from_the_shared_queue()
 /// subscriber, applying its stream, ends with that same state.
 #[tokio::test]
 async fn concurrent_writes_through_both_nodes_converge() {
-    let services = Services::from_env();
-    let redis = RedisServer::start(Persistence::None).await;
-    let (a, b) = (
-        node(&services, &redis.url()).await,
-        node(&services, &redis.url()).await,
-    );
+    let (_redis, a, b) = two_nodes().await;
     let session = unique("session");
     let mut on_a = SseStream::connect(&events_url(&a, &session), None).await;
     let mut on_b = SseStream::connect(&events_url(&b, &session), None).await;
@@ -160,12 +159,7 @@ async fn concurrent_writes_through_both_nodes_converge() {
 /// after it from the shared history, without a snapshot.
 #[tokio::test]
 async fn a_last_event_id_from_one_node_replays_the_missed_events_on_another() {
-    let services = Services::from_env();
-    let redis = RedisServer::start(Persistence::None).await;
-    let (a, b) = (
-        node(&services, &redis.url()).await,
-        node(&services, &redis.url()).await,
-    );
+    let (_redis, a, b) = two_nodes().await;
     let session = unique("session");
     let mut on_a = SseStream::connect(&events_url(&a, &session), None).await;
     on_a.expect("snapshot").await;
@@ -207,12 +201,7 @@ async fn a_last_event_id_from_one_node_replays_the_missed_events_on_another() {
 /// snapshot still holds it on both, and ids from before the crash still resume.
 #[tokio::test]
 async fn every_node_killed_and_restarted_keeps_the_state() {
-    let services = Services::from_env();
-    let redis = RedisServer::start(Persistence::None).await;
-    let (mut a, mut b) = (
-        node(&services, &redis.url()).await,
-        node(&services, &redis.url()).await,
-    );
+    let (_redis, mut a, mut b) = two_nodes().await;
     let session = unique("session");
     let first = publish(
         &a,

@@ -252,12 +252,11 @@ mod tests {
         frames
     }
 
-    /// A subscriber that stops reading is not buffered without bound: once it is more
-    /// than `SUBSCRIBER_BUFFER` events behind, it is caught up (here from the replay
-    /// buffer, which still holds every missed event) and then gets live events again.
-    #[tokio::test]
-    async fn a_slow_subscriber_is_caught_up_from_the_history() {
-        let hub = hub(&["--subscriber-buffer", "4"]).await;
+    /// A subscriber of session `s` that has read its snapshot, and then reads nothing
+    /// while 20 events are applied.
+    async fn subscribe_then_miss_20_events(
+        hub: &Hub,
+    ) -> std::pin::Pin<Box<impl futures::Stream<Item = Bytes>>> {
         let session = SessionId::parse("s").unwrap();
         let subscription = hub.subscribe(&session, None).await.unwrap();
         let mut stream =
@@ -268,6 +267,16 @@ mod tests {
                 .await
                 .unwrap();
         }
+        stream
+    }
+
+    /// A subscriber that stops reading is not buffered without bound: once it is more
+    /// than `SUBSCRIBER_BUFFER` events behind, it is caught up (here from the replay
+    /// buffer, which still holds every missed event) and then gets live events again.
+    #[tokio::test]
+    async fn a_slow_subscriber_is_caught_up_from_the_history() {
+        let hub = hub(&["--subscriber-buffer", "4"]).await;
+        let mut stream = subscribe_then_miss_20_events(&hub).await;
         let frames = read(&mut stream, 20).await;
         let seqs: Vec<u64> = frames
             .iter()
@@ -288,16 +297,7 @@ mod tests {
     #[tokio::test]
     async fn a_slow_subscriber_beyond_the_history_is_resynced_with_a_snapshot() {
         let hub = hub(&["--subscriber-buffer", "4", "--replay-buffer", "8"]).await;
-        let session = SessionId::parse("s").unwrap();
-        let subscription = hub.subscribe(&session, None).await.unwrap();
-        let mut stream =
-            Box::pin(subscription.into_stream(Duration::from_secs(60), CancellationToken::new()));
-        assert_eq!(read(&mut stream, 1).await[0].1, "snapshot");
-        for second in 1..=20 {
-            hub.apply(change("s", &format!("k{second}"), second))
-                .await
-                .unwrap();
-        }
+        let mut stream = subscribe_then_miss_20_events(&hub).await;
         let (id, event) = read(&mut stream, 1).await.remove(0);
         assert_eq!(event, "snapshot", "the lagging subscriber is resynced");
         assert!(id.ends_with("-20"), "the snapshot covers every event: {id}");
