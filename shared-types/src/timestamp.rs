@@ -5,21 +5,27 @@
 //! an offset are accepted too. Times are always written back as RFC 3339 in UTC with
 //! microseconds, so ordering by the string equals ordering by time.
 
-use chrono::{DateTime, NaiveDateTime, SecondsFormat, SubsecRound, Utc};
+use chrono::{DateTime, Datelike, NaiveDateTime, SecondsFormat, SubsecRound, Utc};
 use serde::{Deserialize, Deserializer, Serializer};
 
-/// Parses a naive ISO-8601 time (taken as UTC) or an RFC 3339 time with an offset.
-/// Digits past microseconds are cut: times are written back with microseconds, and two
-/// writes must compare the same whether a hub holds them parsed or formatted.
+/// Parses a naive ISO-8601 time (taken as UTC) or an RFC 3339 time with an offset, in the
+/// years 0000–9999. Digits past microseconds are cut: times are written back with
+/// microseconds, and two writes must compare the same whether a hub holds them parsed or
+/// formatted (the Redis hub compares the formatted strings, whose order is the time order
+/// only for four-digit years).
 pub fn parse(raw: &str) -> Result<DateTime<Utc>, String> {
-    if let Ok(t) = DateTime::parse_from_rfc3339(raw) {
-        return Ok(t.with_timezone(&Utc).trunc_subsecs(6));
-    }
-    // `isoformat()` omits the fraction when microseconds are zero; `%.f` accepts both.
-    for format in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f"] {
-        if let Ok(t) = NaiveDateTime::parse_from_str(raw, format) {
-            return Ok(t.and_utc().trunc_subsecs(6));
-        }
+    let parsed = DateTime::parse_from_rfc3339(raw)
+        .map(|t| t.with_timezone(&Utc))
+        .ok()
+        .or_else(|| {
+            // `isoformat()` omits the fraction when microseconds are zero; `%.f` accepts both.
+            ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f"]
+                .iter()
+                .find_map(|format| NaiveDateTime::parse_from_str(raw, format).ok())
+                .map(|t| t.and_utc())
+        });
+    if let Some(t) = parsed.filter(|t| (0..=9999).contains(&t.year())) {
+        return Ok(t.trunc_subsecs(6));
     }
     Err(format!(
         "invalid timestamp {raw:?}: expected ISO-8601 like 2024-01-26T10:30:45.123456 or RFC 3339"
@@ -103,7 +109,15 @@ mod tests {
 
     #[test]
     fn garbage_is_rejected_with_the_value() {
-        for bad in ["", "yesterday", "2024-13-01T00:00:00", "2024-01-26"] {
+        for bad in [
+            "",
+            "yesterday",
+            "2024-13-01T00:00:00",
+            "2024-01-26",
+            // Found by the fuzzer: these parsed but were written back unparseable.
+            "-2024-01-26T10:30:45.1456",
+            "12024-01-26T10:30:45",
+        ] {
             let err = parse(bad).unwrap_err();
             assert!(err.contains("invalid timestamp"), "{err}");
         }
