@@ -11,11 +11,12 @@ pub const EVENTS_APPLIED: &str = "gateway_events_applied_total";
 pub const EVENTS_IGNORED: &str = "gateway_events_ignored_total";
 /// SQS messages rejected as malformed (left in the queue for the DLQ), by `reason`.
 pub const SQS_REJECTED: &str = "gateway_sqs_messages_rejected_total";
-/// SQS receive/delete errors, by `op`.
+/// SQS receive/delete errors and messages the hub could not apply, by `op`.
 pub const SQS_ERRORS: &str = "gateway_sqs_errors_total";
 /// Open SSE streams.
 pub const SSE_SUBSCRIBERS: &str = "gateway_sse_subscribers";
-/// Slow subscribers resynced with a snapshot after their buffer overflowed.
+/// Subscribers caught up from the history or resynced with a snapshot, by `reason`
+/// (`lagged` | `gap` | `redis_recovered`).
 pub const SSE_RESYNCS: &str = "gateway_sse_resyncs_total";
 /// Feedback stored, by `sentiment`.
 pub const FEEDBACK_STORED: &str = "gateway_feedback_stored_total";
