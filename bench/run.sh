@@ -201,13 +201,15 @@ loadgen() {
 
 # scenario LABEL LOADGEN-FLAGS...: the same load against every target.
 scenario() {
-  local label=$1 target mark
+  local label=$1 target mark row
   shift
   for target in $targets; do
     mark=${#started[@]}
     "start_$target"
     log "$label against $target"
-    loadgen --target "${target%-redis}" --url "$url" "${extra[@]}" --pid "$pids" --label "$label" "$@" \
+    row=$label
+    [ "$target" != gateway-redis ] || row="$label, 2 nodes on Redis"
+    loadgen --target "${target%-redis}" --url "$url" "${extra[@]}" --pid "$pids" --label "$row" "$@" \
       >>"$work/rows.md" || log "$label against $target failed"
     stop_from "$mark"
   done
