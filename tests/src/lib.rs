@@ -354,6 +354,14 @@ pub struct View {
 }
 
 impl View {
+    /// Opens the stream at `url` and builds the view from its first event, the snapshot.
+    pub async fn subscribe(url: &str) -> (SseStream, Self) {
+        let mut stream = SseStream::connect(url, None).await;
+        let mut view = Self::default();
+        view.apply(&stream.expect("snapshot").await);
+        (stream, view)
+    }
+
     pub fn apply(&mut self, event: &SseEvent) {
         let id = event.id.as_deref().expect("every event has an id");
         let (epoch, seq) = id.split_once('-').expect("ids are {epoch}-{seq}");

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use e2e_tests::redis::RedisCluster;
 use e2e_tests::sqs::{producer_message, Queue};
-use e2e_tests::{unique, Services, SseStream, View};
+use e2e_tests::{unique, Services, View};
 use serde_json::{json, Map};
 
 /// Two gateways on one SQS queue and a 3-master Redis Cluster, with sessions chosen so
@@ -38,9 +38,7 @@ async fn two_gateways_on_a_redis_cluster_deliver_every_session_on_every_shard() 
     for session in &sessions {
         for gateway in [&a, &b] {
             let url = gateway.url(&format!("/v1/sessions/{session}/events"));
-            let mut stream = SseStream::connect(&url, None).await;
-            let mut view = View::default();
-            view.apply(&stream.expect("snapshot").await);
+            let (stream, view) = View::subscribe(&url).await;
             streams.push((session.clone(), stream, view));
         }
     }

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use e2e_tests::redis::{Persistence, RedisServer};
 use e2e_tests::sqs::{producer_message, Queue};
-use e2e_tests::{unique, Gateway, Services, SseStream, View};
+use e2e_tests::{unique, Gateway, Services, View};
 use serde_json::{json, Map, Value};
 
 /// Polls `/readyz` until its status code is `status` (panics after 20 s).
@@ -43,11 +43,8 @@ async fn redis_killed_and_restarted_while_events_flow_loses_nothing() {
     );
     let session = unique("session");
     let url = |g: &Gateway| g.url(&format!("/v1/sessions/{session}/events"));
-    let mut on_a = SseStream::connect(&url(&a), None).await;
-    let mut on_b = SseStream::connect(&url(&b), None).await;
-    let (mut view_a, mut view_b) = (View::default(), View::default());
-    view_a.apply(&on_a.expect("snapshot").await);
-    view_b.apply(&on_b.expect("snapshot").await);
+    let (mut on_a, mut view_a) = View::subscribe(&url(&a)).await;
+    let (mut on_b, mut view_b) = View::subscribe(&url(&b)).await;
 
     let mut expected = Map::new();
     let mut send = |step: u32| {

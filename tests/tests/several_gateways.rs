@@ -70,11 +70,8 @@ async fn a_subscriber_on_each_node_receives_every_update_from_the_shared_queue()
         queue.gateway_with(&services, &env).await,
     );
     let session = unique("session");
-    let mut on_a = SseStream::connect(&events_url(&a, &session), None).await;
-    let mut on_b = SseStream::connect(&events_url(&b, &session), None).await;
-    let (mut view_a, mut view_b) = (View::default(), View::default());
-    view_a.apply(&on_a.expect("snapshot").await);
-    view_b.apply(&on_b.expect("snapshot").await);
+    let (mut on_a, mut view_a) = View::subscribe(&events_url(&a, &session)).await;
+    let (mut on_b, mut view_b) = View::subscribe(&events_url(&b, &session)).await;
 
     let mut expected = Map::new();
     for step in 1..=30u32 {
@@ -111,11 +108,8 @@ async fn a_subscriber_on_each_node_receives_every_update_from_the_shared_queue()
 async fn concurrent_writes_through_both_nodes_converge() {
     let (_redis, a, b) = two_nodes().await;
     let session = unique("session");
-    let mut on_a = SseStream::connect(&events_url(&a, &session), None).await;
-    let mut on_b = SseStream::connect(&events_url(&b, &session), None).await;
-    let (mut view_a, mut view_b) = (View::default(), View::default());
-    view_a.apply(&on_a.expect("snapshot").await);
-    view_b.apply(&on_b.expect("snapshot").await);
+    let (mut on_a, mut view_a) = View::subscribe(&events_url(&a, &session)).await;
+    let (mut on_b, mut view_b) = View::subscribe(&events_url(&b, &session)).await;
 
     // Node A writes `status` at even seconds, node B at odd ones, in reverse time order,
     // both also writing `owner`; the newest write of each key must win everywhere.
