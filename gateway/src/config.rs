@@ -217,6 +217,40 @@ pub struct Config {
     /// Seconds a client may take to send a request's body; slower: `408 request_timeout`.
     #[arg(long, env = "BODY_TIMEOUT_SECONDS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub body_timeout_seconds: u64,
+    /// Most keys one session's state holds (deleted keys' tombstones are capped at the same
+    /// number, oldest collected first); a change that would hold more: `422 session_full`.
+    #[arg(long, env = "MAX_SESSION_KEYS", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub max_session_keys: u32,
+
+    /// Largest session snapshot, in bytes (each key plus its value's compact JSON); a
+    /// change that would make it larger: `422 snapshot_too_large`.
+    #[arg(long, env = "MAX_SNAPSHOT_BYTES", default_value_t = 256 * 1024, value_parser = clap::value_parser!(u64).range(1..=1 << 30))]
+    pub max_snapshot_bytes: u64,
+
+    /// Seconds a deleted key's tombstone is kept; a write older than the delete arriving
+    /// later than this may bring the key back (docs/SECURITY.md).
+    #[arg(long, env = "TOMBSTONE_HORIZON_SECONDS", default_value_t = 3600)]
+    pub tombstone_horizon_seconds: u64,
+
+    /// Seconds a change's `timestamp` may be ahead of this gateway's clock; further:
+    /// `422 timestamp_in_future` over HTTP, dead-lettered from SQS.
+    #[arg(long, env = "MAX_CLOCK_SKEW_SECONDS", default_value_t = 300, value_parser = clap::value_parser!(u64).range(0..=86_400 * 365))]
+    pub max_clock_skew_seconds: u64,
+
+    /// Without Redis: most sessions held in memory; at the bound the least recently used
+    /// sessions without open streams are dropped.
+    #[arg(long, env = "MAX_SESSIONS", default_value_t = 100_000, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_sessions: u32,
+
+    /// Metadata fields that may reach browsers, comma-separated (`status,agent_state`);
+    /// others are dropped when a change arrives. Unset: every field.
+    #[arg(long, env = "GATEWAY_METADATA_FIELDS", value_delimiter = ',')]
+    pub metadata_fields: Option<Vec<String>>,
+
+    /// Open SSE streams per token subject (with authentication on); more: `429
+    /// too_many_streams` with `Retry-After`.
+    #[arg(long, env = "MAX_STREAMS_PER_PRINCIPAL", default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_streams_per_principal: u32,
     // --- end of limits ---
     /// Folder with the built QA demo page, served at `/`.
     #[arg(long, env = "DEMO_DIR", default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/../web-demo/dist"))]

@@ -11,6 +11,11 @@ pub const EVENTS_APPLIED: &str = "gateway_events_applied_total";
 pub const EVENTS_IGNORED: &str = "gateway_events_ignored_total";
 /// SQS messages rejected as malformed (left in the queue for the DLQ), by `reason`.
 pub const SQS_REJECTED: &str = "gateway_sqs_messages_rejected_total";
+/// Changes refused by the session bounds, by `source` and `reason` (`timestamp_in_future`
+/// | `session_full` | `snapshot_too_large`).
+pub const CHANGES_REFUSED: &str = "gateway_changes_refused_total";
+/// Sessions dropped from memory, by `reason` (`idle` | `capacity`).
+pub const SESSIONS_EVICTED: &str = "gateway_sessions_evicted_total";
 /// SQS receive/delete errors and messages the hub could not apply, by `op`.
 pub const SQS_ERRORS: &str = "gateway_sqs_errors_total";
 /// Open SSE streams.

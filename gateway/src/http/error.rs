@@ -86,6 +86,19 @@ impl From<crate::hub::HubError> for ApiError {
     }
 }
 
+impl From<crate::hub::ApplyError> for ApiError {
+    fn from(err: crate::hub::ApplyError) -> Self {
+        match err {
+            crate::hub::ApplyError::Refused(refused) => Self::client(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                refused.code(),
+                refused.to_string(),
+            ),
+            crate::hub::ApplyError::Unavailable(err) => err.into(),
+        }
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         match self {

@@ -4,20 +4,24 @@
 //! events and one broadcast channel to its subscribers; a change is merged, framed,
 //! buffered and broadcast under the session's lock, so subscribers joining concurrently
 //! see each event exactly once. Sessions without subscribers or writes for
-//! `SESSION_IDLE_SECONDS` are dropped.
+//! `SESSION_IDLE_SECONDS` are dropped, and at most `MAX_SESSIONS` are held: a new
+//! session at the bound first drops the least recently used sixteenth of the sessions
+//! without subscribers (one scan per many new sessions, not one per session). Sessions
+//! with subscribers are never dropped; their number is bounded by the stream limits.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use shared_types::{
     EventId, Metadata, MetadataEvent, SessionId, SnapshotEvent, EVENT_METADATA, EVENT_SNAPSHOT,
 };
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
+use super::bounds::{Refused, SessionBounds};
 use super::frame::Frame;
 use super::recent::RecentIds;
 use super::state::MergedState;
@@ -39,6 +43,9 @@ struct HubInner {
     recent_message_ids: Mutex<RecentIds>,
     replay_capacity: usize,
     subscriber_buffer: usize,
+    bounds: SessionBounds,
+    /// Most sessions held; see the module doc for what happens at the bound.
+    max_sessions: usize,
     /// The newest epoch handed out; epochs are Unix milliseconds, bumped to stay unique.
     last_epoch: AtomicU64,
 }
@@ -70,6 +77,8 @@ impl MemoryHub {
                 recent_message_ids: Mutex::new(RecentIds::new(RECENT_MESSAGE_IDS)),
                 replay_capacity: config.replay_buffer as usize,
                 subscriber_buffer: config.subscriber_buffer as usize,
+                bounds: SessionBounds::from_config(config),
+                max_sessions: config.max_sessions as usize,
                 last_epoch: AtomicU64::new(0),
             }),
         };
@@ -88,15 +97,36 @@ impl MemoryHub {
         hub
     }
 
-    /// Merges `change` into its session and forwards the keys that won to subscribers.
-    pub fn apply(&self, change: Change) -> Outcome {
+    pub fn bounds(&self) -> &SessionBounds {
+        &self.inner.bounds
+    }
+
+    /// Merges `change`, arriving at `now`, into its session and forwards the keys that
+    /// won to subscribers. A refused change is not remembered as seen, so a redelivery
+    /// is judged again.
+    pub fn apply(&self, change: Change, now: DateTime<Utc>) -> Result<Outcome, Refused> {
         let source = change.source.label();
-        if let Some(message_id) = change.source.message_id() {
+        let message_id = change.source.message_id().map(str::to_owned);
+        if let Some(message_id) = &message_id {
             let mut recent = self.inner.recent_message_ids.lock().expect("hub lock");
             if !recent.insert(message_id) {
-                return Outcome::duplicate(&change.metadata);
+                return Ok(Outcome::duplicate(&change.metadata));
             }
         }
+        let outcome = self.merge(change, now, source);
+        if let (Err(_), Some(message_id)) = (&outcome, &message_id) {
+            let mut recent = self.inner.recent_message_ids.lock().expect("hub lock");
+            recent.remove(message_id);
+        }
+        outcome
+    }
+
+    fn merge(
+        &self,
+        change: Change,
+        now: DateTime<Utc>,
+        source: &'static str,
+    ) -> Result<Outcome, Refused> {
         let Change {
             session_id,
             event,
@@ -106,17 +136,20 @@ impl MemoryHub {
             ..
         } = change;
         self.with_session(&session_id, |session, inner| {
-            let merge = inner.state.merge(operation, metadata, timestamp);
+            let merge =
+                inner
+                    .state
+                    .merge(operation, metadata, timestamp, now, &self.inner.bounds)?;
             if !merge.ignored.is_empty() {
                 ::metrics::counter!(metrics::EVENTS_IGNORED, "reason" => "stale")
                     .increment(merge.ignored.len() as u64);
             }
             if merge.applied.is_empty() {
-                return Outcome {
+                return Ok(Outcome {
                     event_id: None,
                     applied: Vec::new(),
                     ignored: merge.ignored,
-                };
+                });
             }
             ::metrics::counter!(metrics::EVENTS_APPLIED, "source" => source).increment(1);
             inner.seq += 1;
@@ -137,11 +170,11 @@ impl MemoryHub {
             // Sent under the session lock so that a subscriber that joins concurrently
             // sees each event exactly once: in its initial frames or on its receiver.
             let _ = session.sender.send(frame);
-            Outcome {
+            Ok(Outcome {
                 event_id: Some(id),
                 applied,
                 ignored: merge.ignored,
-            }
+            })
         })
     }
 
@@ -210,6 +243,9 @@ impl MemoryHub {
         if let Some(session) = sessions.get(id) {
             return session.clone();
         }
+        if sessions.len() >= self.inner.max_sessions {
+            Self::evict_least_recently_used(&mut sessions, self.inner.max_sessions.div_ceil(16));
+        }
         let session = Arc::new(Session {
             id: id.clone(),
             inner: Mutex::new(SessionInner {
@@ -243,12 +279,44 @@ impl MemoryHub {
 
     fn evict_idle(&self, idle: Duration) {
         let mut sessions = self.inner.sessions.lock().expect("hub lock");
+        let before = sessions.len();
         sessions.retain(|_, session| {
             let mut inner = session.inner.lock().expect("session lock");
             let keep = session.sender.receiver_count() > 0 || inner.touched.elapsed() < idle;
             inner.evicted = !keep;
             keep
         });
+        ::metrics::counter!(metrics::SESSIONS_EVICTED, "reason" => "idle")
+            .increment((before - sessions.len()) as u64);
+    }
+
+    /// Drops up to `count` sessions without subscribers, least recently used first.
+    fn evict_least_recently_used(sessions: &mut HashMap<SessionId, Arc<Session>>, count: usize) {
+        let mut idle: Vec<(Instant, SessionId)> = sessions
+            .iter()
+            .filter(|(_, session)| session.sender.receiver_count() == 0)
+            .map(|(id, session)| {
+                let touched = session.inner.lock().expect("session lock").touched;
+                (touched, id.clone())
+            })
+            .collect();
+        if idle.len() > count {
+            idle.select_nth_unstable_by_key(count, |(touched, _)| *touched);
+            idle.truncate(count);
+        }
+        for (_, id) in &idle {
+            if let Some(session) = sessions.remove(id) {
+                session.inner.lock().expect("session lock").evicted = true;
+            }
+        }
+        ::metrics::counter!(metrics::SESSIONS_EVICTED, "reason" => "capacity")
+            .increment(idle.len() as u64);
+    }
+
+    /// Sessions held now.
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.inner.sessions.lock().expect("hub lock").len()
     }
 }
 
@@ -301,5 +369,102 @@ impl SessionInner {
                 .map(|f| f.bytes.clone())
                 .collect(),
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+    use serde_json::json;
+    use shared_types::Operation;
+
+    use super::*;
+    use crate::hub::Source;
+
+    fn hub(args: &[&str]) -> MemoryHub {
+        let config = Config::try_parse_from(["gateway"].iter().chain(args)).unwrap();
+        MemoryHub::start(&config, CancellationToken::new())
+    }
+
+    fn write(hub: &MemoryHub, session: &str) {
+        let change = Change {
+            session_id: SessionId::parse(session).unwrap(),
+            event: "metadata_update".into(),
+            operation: Operation::Update,
+            metadata: json!({"k": session}).as_object().unwrap().clone(),
+            timestamp: Utc::now(),
+            source: Source::Http,
+        };
+        hub.apply(change, Utc::now()).unwrap();
+    }
+
+    fn held(hub: &MemoryHub, session: &str) -> bool {
+        !hub.snapshot(&SessionId::parse(session).unwrap())
+            .metadata
+            .is_empty()
+    }
+
+    /// At `MAX_SESSIONS`, a new session drops the least recently used sixteenth of the
+    /// sessions without subscribers; a session with a subscriber is kept however old.
+    #[tokio::test]
+    async fn at_the_session_bound_the_least_recently_used_idle_sessions_are_dropped() {
+        let hub = hub(&["--max-sessions", "32"]);
+        for n in 0..32 {
+            write(&hub, &format!("s{n}"));
+        }
+        write(&hub, "s0"); // used again: now the most recent
+        let _subscriber = hub.subscribe(&SessionId::parse("s1").unwrap(), None);
+        assert_eq!(hub.len(), 32);
+
+        write(&hub, "s32");
+        assert_eq!(hub.len(), 31, "two dropped (32 / 16), one added");
+        assert!(held(&hub, "s0"), "recently used");
+        assert!(held(&hub, "s1"), "has a subscriber");
+        assert!(
+            !held(&hub, "s2") && !held(&hub, "s3"),
+            "least recently used"
+        );
+        assert!(held(&hub, "s4") && held(&hub, "s32"));
+    }
+
+    /// With every session subscribed, none is dropped: the bound yields to open streams,
+    /// which their own limits bound.
+    #[tokio::test]
+    async fn sessions_with_subscribers_are_never_dropped() {
+        let hub = hub(&["--max-sessions", "2"]);
+        let _a = hub.subscribe(&SessionId::parse("a").unwrap(), None);
+        let _b = hub.subscribe(&SessionId::parse("b").unwrap(), None);
+        write(&hub, "c");
+        assert_eq!(hub.len(), 3);
+        write(&hub, "d");
+        assert_eq!(hub.len(), 3, "c, idle, made room for d");
+        assert!(held(&hub, "d") && !held(&hub, "c"));
+    }
+
+    /// A refused SQS message is not remembered as seen: once the session has room, its
+    /// redelivery is applied.
+    #[tokio::test]
+    async fn a_refused_message_is_judged_again_when_redelivered() {
+        let hub = hub(&["--max-session-keys", "1"]);
+        let change = |key: &str, op| Change {
+            session_id: SessionId::parse("s").unwrap(),
+            event: "metadata_update".into(),
+            operation: op,
+            metadata: json!({ key: 1 }).as_object().unwrap().clone(),
+            timestamp: Utc::now(),
+            source: Source::Sqs {
+                message_id: format!("m-{key}-{op:?}"),
+            },
+        };
+        hub.apply(change("a", Operation::Update), Utc::now())
+            .unwrap();
+        let refused = hub.apply(change("b", Operation::Update), Utc::now());
+        assert_eq!(refused.unwrap_err().code(), "session_full");
+        hub.apply(change("a", Operation::Delete), Utc::now())
+            .unwrap();
+        let redelivered = hub
+            .apply(change("b", Operation::Update), Utc::now())
+            .unwrap();
+        assert_eq!(redelivered.applied, vec!["b".to_string()]);
     }
 }

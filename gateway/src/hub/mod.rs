@@ -4,7 +4,9 @@
 //! session's state key by key ([`state`]), and the keys that won become one `metadata`
 //! event that is framed once ([`frame`]), kept in the session's history for
 //! `Last-Event-ID` resumes and fanned out to the session's subscribers
-//! ([`subscription`]).
+//! ([`subscription`]). Before that, [`bounds`] refuses timestamps too far ahead and
+//! drops fields the allow-list does not name; each backend then keeps the session within
+//! the same key, size and tombstone bounds.
 //!
 //! Two backends sit behind one interface; the HTTP layer and the SQS consumer do not
 //! know which one runs:
@@ -16,6 +18,7 @@
 //! with local subscribers, and each subscriber lags at most `SUBSCRIBER_BUFFER` events
 //! behind before it is caught up from the history or resynced with a snapshot.
 
+pub mod bounds;
 mod frame;
 mod memory;
 mod recent;
@@ -29,6 +32,7 @@ use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+pub use bounds::Refused;
 pub use frame::{retry_hint, Frame, HEARTBEAT};
 pub use subscription::Subscription;
 
@@ -98,6 +102,17 @@ impl Outcome {
 #[error("session state backend unavailable: {0}")]
 pub struct HubError(pub String);
 
+/// Why [`Hub::apply`] did not apply a change.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ApplyError {
+    /// The change breaks a session bound; it will be refused whenever it is sent again
+    /// as it is (HTTP answers 422, the SQS consumer leaves it for the dead-letter queue).
+    #[error(transparent)]
+    Refused(#[from] Refused),
+    #[error(transparent)]
+    Unavailable(#[from] HubError),
+}
+
 /// What a subscriber must be sent to be current: replayed events or one snapshot, and
 /// the id of the newest event they cover.
 pub(crate) struct CatchUp {
@@ -131,11 +146,49 @@ impl Hub {
     }
 
     /// Merges `change` into its session and forwards the keys that won to subscribers.
-    pub async fn apply(&self, change: Change) -> Result<Outcome, HubError> {
-        match self {
-            Self::Memory(hub) => Ok(hub.apply(change)),
-            Self::Redis(hub) => hub.apply(change).await,
+    pub async fn apply(&self, change: Change) -> Result<Outcome, ApplyError> {
+        self.apply_at(change, Utc::now()).await
+    }
+
+    /// [`Hub::apply`] with the gateway's clock read as `now` (which judges timestamps in
+    /// the future and starts tombstone horizons), so tests can move time.
+    pub async fn apply_at(
+        &self,
+        mut change: Change,
+        now: DateTime<Utc>,
+    ) -> Result<Outcome, ApplyError> {
+        let source = change.source.label();
+        let bounds = match self {
+            Self::Memory(hub) => hub.bounds(),
+            Self::Redis(hub) => hub.bounds(),
+        };
+        let dropped = bounds.drop_unlisted(&mut change.metadata);
+        if !dropped.is_empty() {
+            ::metrics::counter!(crate::metrics::EVENTS_IGNORED, "reason" => "field_not_listed")
+                .increment(dropped.len() as u64);
         }
+        let result: Result<Outcome, ApplyError> =
+            match bounds.check_timestamp(change.timestamp, now) {
+                Err(refused) => Err(refused.into()),
+                Ok(()) if change.metadata.is_empty() => Ok(Outcome {
+                    event_id: None,
+                    applied: Vec::new(),
+                    ignored: Vec::new(),
+                }),
+                Ok(()) => match self {
+                    Self::Memory(hub) => hub.apply(change, now).map_err(ApplyError::from),
+                    Self::Redis(hub) => hub.apply(change, now).await,
+                },
+            };
+        if let Err(ApplyError::Refused(refused)) = &result {
+            ::metrics::counter!(crate::metrics::CHANGES_REFUSED, "source" => source, "reason" => refused.code())
+                .increment(1);
+        }
+        result.map(|mut outcome| {
+            // Dropped fields are reported as not applied, like stale ones.
+            outcome.ignored.extend(dropped);
+            outcome
+        })
     }
 
     /// The current merged metadata of a session (empty for a session never written).

@@ -31,6 +31,11 @@ impl RecentIds {
         self.order.push_back(id.to_owned());
         true
     }
+
+    /// Forgets `id` (its place in the order stays, so at worst an id is forgotten early).
+    pub fn remove(&mut self, id: &str) {
+        self.set.remove(id);
+    }
 }
 
 #[cfg(test)]

@@ -3,7 +3,8 @@
 //!
 //! Per session, under one hash tag so a Redis Cluster keeps them in one slot:
 //! `sg:{S}:meta` (epoch, seq, updated_at), `sg:{S}:state` (merged metadata),
-//! `sg:{S}:ver` (per-key write times, deletes included), `sg:{S}:log` (a stream of the
+//! `sg:{S}:ver` (per-key write times, deletes included), `sg:{S}:tomb` (deleted keys
+//! by arrival time, to collect their versions after the horizon), `sg:{S}:log` (a stream of the
 //! last `REPLAY_BUFFER` framed events), `sg:{S}:msg:{MessageId}` (SQS dedup, with a TTL)
 //! and the shard channel `sg:{S}:ch`. One script ([`apply.lua`](redis/apply.lua)) merges,
 //! appends and `SPUBLISH`es each change atomically, so concurrent writers through
@@ -25,6 +26,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use bytes::Bytes;
+use chrono::{DateTime, Utc};
 use fred::clients::{Client, SubscriberClient};
 use fred::interfaces::{ClientLike, EventInterface, PubsubInterface};
 use fred::prelude::{Builder, Config as RedisConfig, Error as RedisError, ReconnectPolicy};
@@ -38,8 +40,9 @@ use tokio::sync::{broadcast, watch, OnceCell};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use super::bounds::{Refused, SessionBounds};
 use super::frame::Frame;
-use super::{CatchUp, Change, HubError, Joined, Outcome};
+use super::{ApplyError, CatchUp, Change, HubError, Joined, Outcome};
 use crate::config::Config;
 use crate::health::{ComponentStatus, Health};
 use crate::metrics;
@@ -74,6 +77,7 @@ struct Inner {
     history_len: u32,
     session_ttl: u64,
     dedup_ttl: u64,
+    bounds: SessionBounds,
     /// False from a failed probe until the node has resubscribed and resynced.
     available: AtomicBool,
     health: Health,
@@ -94,6 +98,7 @@ struct Keys {
     meta: String,
     state: String,
     versions: String,
+    tombstones: String,
     history: String,
     channel: String,
 }
@@ -105,6 +110,7 @@ impl Keys {
             meta: key("meta"),
             state: key("state"),
             versions: key("ver"),
+            tombstones: key("tomb"),
             history: key("log"),
             channel: key("ch"),
         }
@@ -220,6 +226,7 @@ impl RedisHub {
                 history_len: config.replay_buffer,
                 session_ttl: config.session_ttl_seconds,
                 dedup_ttl: config.message_dedup_seconds,
+                bounds: SessionBounds::from_config(config),
                 available: AtomicBool::new(true),
                 health: health.clone(),
                 probe_channel,
@@ -236,7 +243,13 @@ impl RedisHub {
         self.inner.available.load(Ordering::Relaxed)
     }
 
-    pub async fn apply(&self, change: Change) -> Result<Outcome, HubError> {
+    pub fn bounds(&self) -> &SessionBounds {
+        &self.inner.bounds
+    }
+
+    /// Runs `apply.lua`, which merges within the session bounds exactly as
+    /// [`super::state::MergedState::merge`] does.
+    pub async fn apply(&self, change: Change, now: DateTime<Utc>) -> Result<Outcome, ApplyError> {
         let Change {
             session_id,
             event,
@@ -278,6 +291,10 @@ impl RedisHub {
             shared_types::timestamp::format(&timestamp),
             envelope[..split].to_owned(),
             envelope[split..].to_owned(),
+            self.inner.bounds.max_keys.to_string(),
+            self.inner.bounds.max_bytes.to_string(),
+            now.timestamp_micros().to_string(),
+            self.inner.bounds.tombstone_cutoff(now).to_string(),
         ];
         for (key, value) in &metadata {
             let key_json = serde_json::to_string(key).expect("strings serialize");
@@ -293,6 +310,7 @@ impl RedisHub {
             keys.versions,
             keys.history,
             Keys::message(&session_id, message_id),
+            keys.tombstones,
         ];
         let reply: Vec<String> = self
             .inner
@@ -302,8 +320,22 @@ impl RedisHub {
             .map_err(unavailable)?;
         let [status, epoch, seq, mask] = <[String; 4]>::try_from(reply)
             .map_err(|reply| HubError(format!("unexpected apply.lua reply {reply:?}")))?;
-        if status == "dup" {
-            return Ok(Outcome::duplicate(&metadata));
+        let size = || {
+            epoch
+                .parse::<usize>()
+                .map_err(|_| HubError(format!("unexpected apply.lua size {epoch:?}")))
+        };
+        match status.as_str() {
+            "dup" => return Ok(Outcome::duplicate(&metadata)),
+            "session_full" => {
+                let (max, keys) = (self.inner.bounds.max_keys, size()?);
+                return Err(Refused::SessionFull { max, keys }.into());
+            }
+            "snapshot_too_large" => {
+                let (max, bytes) = (self.inner.bounds.max_bytes, size()?);
+                return Err(Refused::SnapshotTooLarge { max, bytes }.into());
+            }
+            _ => {}
         }
         let (mut applied, mut ignored) = (Vec::new(), Vec::new());
         for (key, won) in metadata.keys().zip(mask.bytes()) {
@@ -319,7 +351,7 @@ impl RedisHub {
         }
         let event_id = if status == "applied" {
             ::metrics::counter!(metrics::EVENTS_APPLIED, "source" => source.label()).increment(1);
-            Some(parse_id(&epoch, &seq)?)
+            Some(parse_id(&epoch, &seq).map_err(ApplyError::from)?)
         } else {
             None
         };
@@ -676,6 +708,7 @@ mod tests {
             &keys.meta,
             &keys.state,
             &keys.versions,
+            &keys.tombstones,
             &keys.history,
             &keys.channel,
         ] {

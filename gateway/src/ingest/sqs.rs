@@ -7,9 +7,11 @@
 //! (its Redis unreachable) is not deleted either, and while the hub is unavailable the
 //! pollers do not receive at all.
 //!
-//! A message that does not parse, or whose metadata is over the limits HTTP publishing
-//! enforces (`MAX_METADATA_KEYS`, …), is logged with its `MessageId`, counted by reason,
-//! and left in the queue: after `maxReceiveCount` receives the queue's redrive policy
+//! A message that does not parse, whose metadata is over the limits HTTP publishing
+//! enforces (`MAX_METADATA_KEYS`, …), or that the hub refuses (a `timestamp` beyond
+//! `MAX_CLOCK_SKEW_SECONDS`, a session over `MAX_SESSION_KEYS` or `MAX_SNAPSHOT_BYTES`)
+//! is logged with its `MessageId`, counted by reason, and left in the queue (a message
+//! only slightly ahead is taken on a later receive, once the clock has caught up): after `maxReceiveCount` receives the queue's redrive policy
 //! moves it to the dead-letter queue, where it can be inspected. Errors back off
 //! exponentially with jitter. Works with standard and FIFO queues alike (the body is the
 //! truth; message attributes are not needed).
@@ -27,7 +29,7 @@ use tokio_util::task::TaskTracker;
 use crate::backoff::Backoff;
 use crate::config::Config;
 use crate::health::{ComponentStatus, Health};
-use crate::hub::{Change, Hub, Source};
+use crate::hub::{ApplyError, Change, Hub, Source};
 use crate::limits::MetadataLimits;
 use crate::metrics;
 
@@ -173,7 +175,17 @@ impl Poller {
                                 applied.push((message_id, receipt));
                             }
                         }
-                        Err(error) => {
+                        Err(ApplyError::Refused(refused)) => {
+                            ::metrics::counter!(metrics::SQS_REJECTED, "reason" => refused.code())
+                                .increment(1);
+                            tracing::warn!(
+                                %message_id,
+                                reason = refused.code(),
+                                error = %refused,
+                                "SQS message refused by the session bounds, left in the queue for its dead-letter queue"
+                            );
+                        }
+                        Err(ApplyError::Unavailable(error)) => {
                             ::metrics::counter!(metrics::SQS_ERRORS, "op" => "apply").increment(1);
                             tracing::warn!(%message_id, %error, "not applied; the message stays in the queue for redelivery");
                         }
