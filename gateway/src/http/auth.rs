@@ -29,13 +29,16 @@ pub struct Guard {
     scope: Scope,
 }
 
-/// `routes` (from `routes!`) behind [`require`]`(state, scope)`.
+/// `routes` (from `routes!`) behind [`require`]`(state, scope)`, their OpenAPI operations
+/// documenting the guard's 401 and 403.
 pub fn guarded(
     routes: UtoipaMethodRouter<AppState>,
     state: &AppState,
     scope: Scope,
 ) -> UtoipaMethodRouter<AppState> {
-    routes.map(|r| r.route_layer(require(state, scope)))
+    let (schemas, mut paths, router) = routes;
+    super::openapi::document_guard(&mut paths, scope);
+    (schemas, paths, router).map(|r| r.route_layer(require(state, scope)))
 }
 
 /// A route layer that lets a request through only if its token grants `scope` (on the

@@ -10,6 +10,7 @@ use axum::http::request::Parts;
 use axum::http::StatusCode;
 
 use super::{ApiError, AppState};
+use crate::auth::Principal;
 use crate::limits::{client_key, StreamSlot, StreamsRefused};
 
 /// How long a client refused a stream is told to wait: streams are long-lived, so a place
@@ -26,11 +27,13 @@ impl FromRequestParts<AppState> for StreamPermit {
         state
             .limits
             .streams
-            .acquire(client(parts))
+            .acquire_for(client(parts), subject(parts))
             .map(Self)
             .map_err(|refused| {
                 let status = match refused {
-                    StreamsRefused::Client { .. } => StatusCode::TOO_MANY_REQUESTS,
+                    StreamsRefused::Client { .. } | StreamsRefused::Principal { .. } => {
+                        StatusCode::TOO_MANY_REQUESTS
+                    }
                     StreamsRefused::Total { .. } => StatusCode::SERVICE_UNAVAILABLE,
                 };
                 ApiError::limited(
@@ -71,6 +74,14 @@ impl FromRequestParts<AppState> for WithinRate {
 
 /// Requests that did not come through the accept loop (in-process router tests) all
 /// count as one unknown client.
+/// The token's subject, put in the request by the auth layer; `None` when anonymous.
+fn subject(parts: &Parts) -> Option<&str> {
+    parts
+        .extensions
+        .get::<Principal>()
+        .and_then(|p| p.subject.as_deref())
+}
+
 fn client(parts: &Parts) -> IpAddr {
     super::serve::peer(&parts.extensions).map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |addr| {
         client_key(addr.ip())

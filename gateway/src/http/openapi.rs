@@ -6,10 +6,13 @@ use axum::body::Bytes;
 use axum::http::header;
 use axum::response::IntoResponse;
 use axum::Extension;
+use utoipa::openapi::path::Paths;
+use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::AppState;
+use crate::auth::Scope;
 
 #[derive(utoipa::OpenApi)]
 #[openapi(
@@ -29,6 +32,57 @@ struct ApiDoc;
 /// The document's skeleton, to which each router adds its paths.
 pub fn base() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(<ApiDoc as utoipa::OpenApi>::openapi()).routes(routes!(document))
+}
+
+/// Adds the refusals of an access-control guard requiring `scope` to every operation of
+/// `paths`, next to what the handler documents for the same status.
+pub fn document_guard(paths: &mut Paths, scope: Scope) {
+    let refusals = [
+        (
+            "401",
+            "`unauthorized`: no valid token (missing, expired, not yet valid, bad signature, \
+             wrong issuer or audience); `WWW-Authenticate: Bearer`"
+                .to_owned(),
+        ),
+        (
+            "403",
+            format!("`forbidden`: the token does not grant the `{scope}` scope (on this session)"),
+        ),
+    ];
+    for item in paths.paths.values_mut() {
+        let operations = [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.patch,
+        ];
+        for operation in operations.into_iter().flatten() {
+            for (status, description) in &refusals {
+                match operation.responses.responses.get_mut(*status) {
+                    Some(RefOr::T(response)) => {
+                        response.description =
+                            format!("{}; or {description}", response.description);
+                    }
+                    _ => {
+                        let response = ResponseBuilder::new()
+                            .description(description.clone())
+                            .content(
+                                "application/json",
+                                ContentBuilder::new()
+                                    .schema(Some(Ref::from_schema_name("ErrorBody")))
+                                    .build(),
+                            )
+                            .build();
+                        operation
+                            .responses
+                            .responses
+                            .insert((*status).to_owned(), RefOr::T(response));
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// This document.

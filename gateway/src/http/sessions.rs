@@ -50,7 +50,7 @@ struct EventsQuery {
     responses(
         (status = 200, description = "The session's events: a `snapshot` first, then `metadata` events and `: ping` heartbeats (docs/API.md)", content_type = "text/event-stream", body = String),
         (status = 400, description = "`invalid_session_id`, `invalid_query`", body = ErrorBody),
-        (status = 429, description = "`too_many_streams`: this client holds `MAX_STREAMS_PER_CLIENT` streams; `Retry-After`", body = ErrorBody),
+        (status = 429, description = "`too_many_streams`: this client address holds `MAX_STREAMS_PER_CLIENT` streams, or this token's subject `MAX_STREAMS_PER_PRINCIPAL`; `Retry-After`", body = ErrorBody),
         (status = 503, description = "`too_many_streams`: the gateway holds `MAX_STREAMS` streams; `Retry-After`", body = ErrorBody),
     )
 )]
@@ -127,7 +127,7 @@ async fn snapshot(
         (status = 408, description = "`request_timeout`: the body took longer than `BODY_TIMEOUT_SECONDS`", body = ErrorBody),
         (status = 413, description = "`payload_too_large`: over `MAX_BODY_BYTES`", body = ErrorBody),
         (status = 415, description = "`unsupported_media_type`", body = ErrorBody),
-        (status = 422, description = "`invalid_body`, `session_mismatch`, `metadata_too_many_keys`, `metadata_too_deep`, `metadata_value_too_large`", body = ErrorBody),
+        (status = 422, description = "`invalid_body`, `session_mismatch`, `metadata_too_many_keys`, `metadata_too_deep`, `metadata_value_too_large`, `timestamp_in_future` (beyond `MAX_CLOCK_SKEW_SECONDS`), `session_full` (over `MAX_SESSION_KEYS`), `snapshot_too_large` (over `MAX_SNAPSHOT_BYTES`)", body = ErrorBody),
         (status = 429, description = "`rate_limited`: over `POST_RATE_PER_MINUTE`; `Retry-After`", body = ErrorBody),
     )
 )]

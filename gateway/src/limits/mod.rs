@@ -2,7 +2,7 @@
 //! and the extractors map each refusal to its status, code and `Retry-After`.
 //!
 //! - [`metadata`]: keys, depth and value size of one change's metadata.
-//! - [`streams`]: open SSE streams per client address and in total.
+//! - [`streams`]: open SSE streams per client address, per principal and in total.
 //! - [`rate`]: POSTs per client address (publish, feedback), a token bucket per client.
 
 pub mod metadata;
@@ -29,7 +29,11 @@ impl Limits {
     pub fn from_config(config: &Config) -> Self {
         Self {
             metadata: MetadataLimits::from_config(config),
-            streams: StreamSlots::new(config.max_streams_per_client, config.max_streams),
+            streams: StreamSlots::new(
+                config.max_streams_per_client,
+                config.max_streams_per_principal,
+                config.max_streams,
+            ),
             posts: PostRate::new(config.post_rate_per_minute, config.post_rate_burst),
         }
     }
