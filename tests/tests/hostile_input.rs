@@ -52,6 +52,26 @@ fn cases() -> Vec<Case> {
     vec![
         // Bodies.
         case(
+            "a timestamp in the year 9999 (would pin its key for good)",
+            "POST",
+            publish,
+            json!({"operation": "update", "metadata": {"pinned": 1},
+                   "timestamp": "9999-12-31T23:59:59"})
+            .to_string(),
+            422,
+            Some("timestamp_in_future"),
+        ),
+        case(
+            "a timestamp an hour ahead (beyond MAX_CLOCK_SKEW_SECONDS)",
+            "POST",
+            publish,
+            json!({"operation": "update", "metadata": {"pinned": 1},
+                   "timestamp": (chrono::Utc::now() + chrono::TimeDelta::hours(1)).to_rfc3339()})
+            .to_string(),
+            422,
+            Some("timestamp_in_future"),
+        ),
+        case(
             "huge body",
             "POST",
             publish,

@@ -1,5 +1,5 @@
-//! Per-client and global limits, hit and recovered: open streams per client and in
-//! total, the POST rate per client (with `Retry-After` honoured), and the header and
+//! Per-client and global limits, hit and recovered: open streams per client, per token
+//! subject and in total, the POST rate per client (with `Retry-After` honoured), and the header and
 //! body timeouts that close slow clients without touching open SSE streams.
 
 use std::time::{Duration, Instant};
@@ -59,6 +59,60 @@ async fn streams_per_client_are_capped_and_freed_when_one_closes() {
 
     drop(first);
     let mut third = stream_when_free(&app, path).await;
+    third.expect("snapshot").await;
+}
+
+/// A token for `subject` allowed to subscribe to every session, signed with `secret`.
+fn token(secret: &str, subject: &str) -> String {
+    let exp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 600;
+    let claims =
+        serde_json::json!({"sub": subject, "exp": exp, "sessions": "*", "scope": "subscribe"});
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::default(),
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(secret.as_bytes()),
+    )
+    .unwrap()
+}
+
+/// One token subject gets `MAX_STREAMS_PER_PRINCIPAL` streams whatever else it could
+/// open from its address, the next is `429 too_many_streams` with `Retry-After`; another
+/// subject from the same address is unaffected, and a closed stream frees a place.
+#[tokio::test]
+async fn streams_per_principal_are_capped_and_freed_when_one_closes() {
+    let secret = "an-hs256-secret-of-at-least-32-bytes!";
+    let app = App::start(&[
+        "--auth-jwt-secret",
+        secret,
+        "--max-streams-per-principal",
+        "2",
+        "--heartbeat-seconds",
+        "1",
+    ])
+    .await;
+    let path = |session: &str, subject: &str| {
+        format!(
+            "/v1/sessions/{session}/events?access_token={}",
+            token(secret, subject)
+        )
+    };
+    let mut first = SseStream::connect(&app.url(&path("p1", "alice")), None).await;
+    first.expect("snapshot").await;
+    let mut second = SseStream::connect(&app.url(&path("p2", "alice")), None).await;
+    second.expect("snapshot").await;
+    assert_eq!(
+        refusal(&app, &path("p3", "alice")).await,
+        (429, Some(10), "too_many_streams".into())
+    );
+    let mut bob = SseStream::connect(&app.url(&path("p3", "bob")), None).await;
+    bob.expect("snapshot").await;
+
+    drop(first);
+    let mut third = stream_when_free(&app, &path("p3", "alice")).await;
     third.expect("snapshot").await;
 }
 
