@@ -34,7 +34,8 @@ pub fn base() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(<ApiDoc as utoipa::OpenApi>::openapi()).routes(routes!(document))
 }
 
-/// Adds the refusals of an access-control guard requiring `scope` to every operation of
+/// Adds the refusals of an access-control guard requiring `scope` (401, 403, and 503 when
+/// the identity provider's keys cannot be fetched) to every operation of
 /// `paths`, next to what the handler documents for the same status.
 pub fn document_guard(paths: &mut Paths, scope: Scope) {
     let refusals = [
@@ -47,6 +48,12 @@ pub fn document_guard(paths: &mut Paths, scope: Scope) {
         (
             "403",
             format!("`forbidden`: the token does not grant the `{scope}` scope (on this session)"),
+        ),
+        (
+            "503",
+            "`service_unavailable`: the keys that verify tokens (`AUTH_JWKS_URL`) cannot be \
+             fetched; `Retry-After`"
+                .to_owned(),
         ),
     ];
     for item in paths.paths.values_mut() {
@@ -96,3 +103,37 @@ async fn document(Extension(Document(json)): Extension<Document>) -> impl IntoRe
 /// The finished document, serialized once at startup.
 #[derive(Clone)]
 pub struct Document(pub Bytes);
+
+#[cfg(test)]
+mod tests {
+    use utoipa::openapi::path::{HttpMethod, OperationBuilder, PathItem, PathsBuilder};
+
+    use super::*;
+
+    #[test]
+    fn a_guard_documents_its_refusals_beside_the_handlers_own() {
+        let operation = OperationBuilder::new()
+            .response(
+                "403",
+                ResponseBuilder::new()
+                    .description("`publish_disabled`")
+                    .build(),
+            )
+            .build();
+        let mut paths = PathsBuilder::new()
+            .path("/x", PathItem::new(HttpMethod::Post, operation))
+            .build();
+        document_guard(&mut paths, Scope::Publish);
+        let responses = &paths.paths["/x"].post.as_ref().unwrap().responses.responses;
+        let description = |status: &str| match &responses[status] {
+            RefOr::T(response) => response.description.clone(),
+            RefOr::Ref(_) => panic!("a reference"),
+        };
+        assert!(description("401").starts_with("`unauthorized`"));
+        assert_eq!(
+            description("403"),
+            "`publish_disabled`; or `forbidden`: the token does not grant the `publish` scope (on this session)"
+        );
+        assert!(description("503").contains("AUTH_JWKS_URL"));
+    }
+}
