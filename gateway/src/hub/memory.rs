@@ -223,6 +223,7 @@ impl MemoryHub {
             sender: broadcast::channel(self.inner.subscriber_buffer).0,
         });
         sessions.insert(id.clone(), session.clone());
+        ::metrics::gauge!(metrics::SESSIONS).set(sessions.len() as f64);
         session
     }
 
@@ -249,6 +250,7 @@ impl MemoryHub {
             inner.evicted = !keep;
             keep
         });
+        ::metrics::gauge!(metrics::SESSIONS).set(sessions.len() as f64);
     }
 }
 
