@@ -98,7 +98,7 @@ async fn json_logs_have_request_and_batch_spans_and_no_secrets() {
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
         .collect();
     for secret in [&query, &header, &cookie, &poster, SECRET, &comment] {
-        assert!(!logs.contains(secret.as_str()), "{secret} is in the log");
+        assert!(!logs.contains(secret), "{secret} is in the log");
     }
 
     let feedback_request = lines
