@@ -55,6 +55,10 @@ impl ComponentStatus {
     }
 }
 
+/// The error of a component reported before its first check: a placeholder, never
+/// shown as a `last_error`.
+pub const NOT_CHECKED: &str = "not checked yet";
+
 /// What `/readyz` shows of one component: its state, since when it has been in that state,
 /// and the last error it reported (kept after it recovers, so an operator sees what
 /// happened).
@@ -101,13 +105,15 @@ impl Health {
             }
             ComponentStatus::Down { backend, error } => {
                 tracing::warn!(component, backend, error, "component down");
-                last_error = Some(LastError {
-                    message: error.clone(),
-                    at: now,
-                });
             }
             ComponentStatus::Degraded { backend, error } => {
                 tracing::warn!(component, backend, error, "component degraded");
+            }
+        }
+        if let ComponentStatus::Down { error, .. } | ComponentStatus::Degraded { error, .. } =
+            &status
+        {
+            if error != NOT_CHECKED {
                 last_error = Some(LastError {
                     message: error.clone(),
                     at: now,
@@ -152,6 +158,11 @@ mod tests {
     #[test]
     fn a_report_keeps_its_last_error_and_the_time_it_changed_state() {
         let health = Health::default();
+        health.set("sqs", ComponentStatus::down("sqs", NOT_CHECKED));
+        assert!(
+            health.snapshot()["sqs"].last_error.is_none(),
+            "a placeholder"
+        );
         health.set("sqs", ComponentStatus::ok("sqs"));
         let ok_since = health.snapshot()["sqs"].since;
         assert!(health.snapshot()["sqs"].last_error.is_none());

@@ -55,9 +55,9 @@ pub async fn start(
         return Ok(None);
     };
     let aws = aws.context("SQS_METADATA_QUEUE_URL is set but the AWS configuration is not")?;
-    let client = Client::new(aws);
+    let sqs = Client::new(aws);
     let monitor = QueueMonitor::start(
-        client.clone(),
+        sqs.clone(),
         queue_url.clone(),
         config.sqs_metadata_dlq_url.clone(),
         Duration::from_secs(config.queue_stats_interval_seconds),
@@ -66,7 +66,7 @@ pub async fn start(
     )
     .await;
     let poller = Poller {
-        client,
+        client: sqs,
         monitor: monitor.clone(),
         queue_url,
         wait_seconds: i32::from(config.sqs_wait_seconds),
