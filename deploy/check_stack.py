@@ -117,8 +117,7 @@ def main():
         # 2. The gateway on the stack's outputs, nothing else (as in the image: env only).
         gateway_port = free_port()
         env = {"PATH": os.environ["PATH"], "LISTEN_ADDR": f"127.0.0.1:{gateway_port}",
-               "SQS_WAIT_SECONDS": "1", **aws_env, **stack_env}
-        env.pop("SQS_METADATA_DLQ_URL", None)  # not a gateway variable yet
+               "SQS_WAIT_SECONDS": "1", "QUEUE_STATS_INTERVAL_SECONDS": "1", **aws_env, **stack_env}
         processes.append(subprocess.Popen(
             [gateway_bin], env=env, stdout=open(scratch / "gateway.log", "w"), stderr=subprocess.STDOUT))
         base = f"http://127.0.0.1:{gateway_port}"
@@ -204,6 +203,14 @@ def main():
         if bodies != ["{not json"]:
             raise SystemExit(f"check_stack: the DLQ holds {bodies}, not just the malformed message")
         print("check_stack: a malformed message reached the stack's DLQ by its redrive policy")
+
+        # 5. The gateway watches that DLQ (SQS_METADATA_DLQ_URL from the outputs).
+        def dlq_depth():
+            status, body = get_json(f"{base}/ops/summary")
+            dlq = (body.get("queues") or {}).get("dlq") if status == 200 else None
+            return dlq and dlq["visible"] + dlq["in_flight"] >= 1
+        wait_for("the DLQ's depth on /ops/summary", dlq_depth)
+        print("check_stack: /ops/summary shows the message in the DLQ")
         return 0
     except (Exception, SystemExit) as err:
         for log in ("gateway.log", "nginx.log"):

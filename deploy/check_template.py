@@ -37,6 +37,7 @@ ACTIONS = {
 # The gateway's configuration variables that name an AWS resource.
 AWS_VARIABLES = {
     "SQS_METADATA_QUEUE_URL",
+    "SQS_METADATA_DLQ_URL",
     "SNS_TOPIC_FEEDBACK_GOOD",
     "SNS_TOPIC_FEEDBACK_BAD",
     "SNS_TOPIC_FEEDBACK_NEUTRAL",

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Tests the QA demo page in headless Chromium against the real gateway, SQS/SNS (moto_server)
 # and MongoDB (secantusd-py): builds the page and the gateway, then runs
-# web-demo/tests/*.test.mjs with node's test runner. Screenshots of every state and the
+# web-demo/tests/*.test.mjs (the QA page, and the operator page /ops with a real DLQ) with
+# node's test runner. Screenshots of every state and the
 # gateway log land in test-artifacts/demo/. Stops everything it started, also on failure.
 set -euo pipefail
 

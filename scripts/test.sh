@@ -59,7 +59,7 @@ record cargo test -p e2e-tests --tests
 step "browser SDK: unit, headless Chromium against a real gateway, npm package"
 record bash scripts/test-sdk.sh
 
-step "QA page in headless Chromium against the gateway and the real services"
+step "QA page and the /ops page in headless Chromium against the gateway and the real services"
 record bash scripts/test-demo.sh
 
 step "deployable artifacts: Dockerfile, CloudFormation, nginx, alert rules (scripts/check-deploy.sh)"

@@ -22,6 +22,16 @@ pub struct Config {
     #[arg(long, env = "SQS_METADATA_QUEUE_URL")]
     pub sqs_metadata_queue_url: Option<String>,
 
+    /// Dead-letter queue of the metadata queue, for its metrics and the `/ops` page.
+    /// Unset: found from the metadata queue's redrive policy.
+    #[arg(long, env = "SQS_METADATA_DLQ_URL")]
+    pub sqs_metadata_dlq_url: Option<String>,
+
+    /// Seconds between reads of the metadata queue's and the DLQ's attributes (depth,
+    /// in-flight) for the metrics and `/ops`.
+    #[arg(long, env = "QUEUE_STATS_INTERVAL_SECONDS", default_value_t = 15, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub queue_stats_interval_seconds: u64,
+
     /// Concurrent long-polling receivers on the metadata queue.
     #[arg(long, env = "SQS_POLLERS", default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub sqs_pollers: u16,
@@ -252,9 +262,11 @@ pub struct Config {
     #[arg(long, env = "MAX_STREAMS_PER_PRINCIPAL", default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_streams_per_principal: u32,
     // --- end of limits ---
-    /// Folder with the built QA demo page, served at `/`.
-    #[arg(long, env = "DEMO_DIR", default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/../web-demo/dist"))]
-    pub demo_dir: PathBuf,
+    /// Folder with a built QA demo page to serve at `/` instead of the one embedded in the
+    /// binary (a release build embeds web-demo/dist as it was when built; a debug build
+    /// reads that folder from disk).
+    #[arg(long, env = "DEMO_DIR")]
+    pub demo_dir: Option<PathBuf>,
 
     /// Log format: `text` or `json`.
     #[arg(long, env = "LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]

@@ -12,6 +12,7 @@
 //!   `http::auth` finds tokens and enforces each route's declared scope.
 //! - [`health`]: per-component readiness for `/readyz`.
 //! - [`metrics`]: Prometheus metric names and the recorder.
+//! - [`ops`]: the operator page's figures, in-process alerts and the dead-letter queue.
 //! - [`auth`]: access-control policy: token verification, principals, scopes (no HTTP).
 //! - [`limits`]: bounds on metadata, open streams and POST rates per client.
 //! - [`aws`]: the shared AWS SDK configuration.
@@ -28,6 +29,7 @@ pub mod hub;
 pub mod ingest;
 pub mod limits;
 pub mod metrics;
+pub mod ops;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -53,6 +55,8 @@ pub async fn run(
     let auth = auth::Auth::from_config(&config).await?;
     refuse_open_public_listener(&config, &auth, addr)?;
     let config = Arc::new(config);
+    // Before any component records a metric.
+    let metrics = metrics::handle();
     let stop = CancellationToken::new();
     let tasks = TaskTracker::new();
     let health = Health::default();
@@ -72,7 +76,7 @@ pub async fn run(
     let feedback = feedback::start(&config, aws.as_ref(), &health, &tasks, stop.clone())
         .await
         .context("starting feedback")?;
-    ingest::start(
+    let queue_monitor = ingest::start(
         &config,
         aws.as_ref(),
         hub.clone(),
@@ -82,6 +86,14 @@ pub async fn run(
     )
     .await
     .context("starting SQS ingest")?;
+    let ops = ops::Ops::start(
+        metrics.clone(),
+        health.clone(),
+        queue_monitor,
+        limits::MetadataLimits::from_config(&config),
+        &tasks,
+        stop.clone(),
+    );
 
     let state = AppState {
         config: config.clone(),
@@ -90,13 +102,15 @@ pub async fn run(
         health,
         auth,
         limits: limits::Limits::from_config(&config),
-        metrics: metrics::handle(),
+        metrics,
+        ops,
         stop: stop.clone(),
     };
-    tracing::info!(%addr, demo = %config.demo_dir.display(), "listening");
-    if !config.demo_dir.join("index.html").exists() {
+    let demo = http::assets::Demo::from_config(&config);
+    tracing::info!(%addr, demo = %demo.describe(), "listening");
+    if !demo.is_built() {
         tracing::warn!(
-            demo = %config.demo_dir.display(),
+            demo = %demo.describe(),
             "the QA page is not built; scripts/run.sh (or scripts/build-demo.sh) builds it"
         );
     }

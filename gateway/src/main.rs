@@ -24,13 +24,21 @@ async fn start(config: Config) -> anyhow::Result<()> {
     gateway::run(config, listener, shutdown_signal()).await
 }
 
+/// Logs to stdout as text or, with `LOG_FORMAT=json`, one JSON object per line; warnings
+/// and errors are also kept for the `/ops` page.
 fn init_tracing(format: &str) {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    let registry = tracing_subscriber::registry()
+        .with(filter)
+        .with(gateway::ops::recent::RecentErrors);
     if format == "json" {
-        builder.json().init();
+        registry
+            .with(tracing_subscriber::fmt::layer().json())
+            .init();
     } else {
-        builder.init();
+        registry.with(tracing_subscriber::fmt::layer()).init();
     }
 }
 

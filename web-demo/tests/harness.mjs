@@ -149,10 +149,10 @@ class Gateway {
  * Starts everything; `stack.stop()` stops everything this started, also after a failure.
  * Each run uses fresh queue, topic and database names so runs never see each other's data.
  */
-export async function startStack() {
+export async function startStack(options = {}) {
   mkdirSync(ARTIFACTS, { recursive: true });
   rmSync(join(ARTIFACTS, "gateway.log"), { force: true });
-  const stack = new Stack();
+  const stack = new Stack(options);
   try {
     await stack.start();
   } catch (err) {
@@ -162,8 +162,13 @@ export async function startStack() {
   return stack;
 }
 
+/**
+ * Options: `deadLetterQueue` gives the metadata queue a real DLQ (redrive policy,
+ * `maxReceiveCount` 2; its URL is `stack.deadLetterQueue`); `gatewayEnv` adds settings.
+ */
 class Stack {
-  constructor() {
+  constructor(options = {}) {
+    this.options = options;
     this.cleanups = [];
     this.runId = `demo${Date.now().toString(36)}`;
   }
@@ -185,7 +190,18 @@ class Stack {
     // messages sent while the gateway is down, and nobody deletes them: they are delivered
     // again once their visibility timeout ends. A short timeout keeps the restart test short
     // (the default is 30 s); the gateway applies a message in milliseconds.
-    this.metadataQueue = await this.createQueue(`${this.runId}-metadata`, { VisibilityTimeout: "3" });
+    const metadataAttributes = { VisibilityTimeout: "3" };
+    if (this.options.deadLetterQueue) {
+      this.deadLetterQueue = await this.createQueue(`${this.runId}-metadata-dlq`);
+      const { Attributes } = await this.sqs.send(
+        new GetQueueAttributesCommand({ QueueUrl: this.deadLetterQueue, AttributeNames: ["QueueArn"] }),
+      );
+      metadataAttributes.RedrivePolicy = JSON.stringify({
+        deadLetterTargetArn: Attributes.QueueArn,
+        maxReceiveCount: "2",
+      });
+    }
+    this.metadataQueue = await this.createQueue(`${this.runId}-metadata`, metadataAttributes);
     this.topics = {};
     for (const route of ROUTES) {
       const { TopicArn } = await this.sns.send(
@@ -220,6 +236,7 @@ class Stack {
         SNS_TOPIC_FEEDBACK_NEUTRAL: this.topics.neutral.arn,
         MONGODB_DATABASE: this.database,
         DEMO_DIR,
+        ...(this.options.gatewayEnv ?? {}),
       },
       port,
     );

@@ -28,7 +28,7 @@ use uuid::Uuid;
 
 use crate::backoff::Backoff;
 use crate::config::Config;
-use crate::health::{ComponentStatus, Health};
+use crate::health::{ComponentStatus, Health, NOT_CHECKED};
 use crate::metrics;
 use input::{IdempotencyKey, NewFeedback, PageRequest};
 use notify::{Notifier, Routes};
@@ -105,13 +105,13 @@ pub async fn start(
         "mongodb",
         match store {
             Store::Memory(_) => ComponentStatus::ok(store.backend()),
-            Store::Mongo(_) => ComponentStatus::down(store.backend(), "not checked yet"),
+            Store::Mongo(_) => ComponentStatus::down(store.backend(), NOT_CHECKED),
         },
     );
     health.set(
         "sns",
         if notifier.is_some() {
-            ComponentStatus::degraded("sns", "not checked yet")
+            ComponentStatus::degraded("sns", NOT_CHECKED)
         } else {
             ComponentStatus::ok("disabled")
         },

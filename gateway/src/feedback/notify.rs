@@ -146,14 +146,18 @@ impl Notifier {
                     .build()?)
             })
             .collect::<anyhow::Result<Vec<_>>>()?;
-        let output = self
+        let call = self
             .client
             .publish_batch()
             .topic_arn(topic)
             .set_publish_batch_request_entries(Some(entries))
-            .send()
-            .await
-            .map_err(|e| anyhow::anyhow!("publishing to {topic}: {}", DisplayErrorContext(e)))?;
+            .send();
+        let output =
+            crate::metrics::timed(crate::metrics::SNS_CALL_DURATION, "publish_batch", call)
+                .await
+                .map_err(|e| {
+                    anyhow::anyhow!("publishing to {topic}: {}", DisplayErrorContext(e))
+                })?;
         let mut results: Vec<anyhow::Result<()>> = records.iter().map(|_| Ok(())).collect();
         for failed in output.failed.unwrap_or_default() {
             if let Some(result) = failed
@@ -175,12 +179,14 @@ impl Notifier {
     /// Checks that every enabled topic exists and is readable with our credentials.
     pub async fn check(&self) -> anyhow::Result<()> {
         for topic in self.routes.enabled() {
-            self.client
-                .get_topic_attributes()
-                .topic_arn(topic)
-                .send()
-                .await
-                .map_err(|e| anyhow::anyhow!("topic {topic}: {}", DisplayErrorContext(e)))?;
+            let call = self.client.get_topic_attributes().topic_arn(topic).send();
+            crate::metrics::timed(
+                crate::metrics::SNS_CALL_DURATION,
+                "get_topic_attributes",
+                call,
+            )
+            .await
+            .map_err(|e| anyhow::anyhow!("topic {topic}: {}", DisplayErrorContext(e)))?;
         }
         Ok(())
     }

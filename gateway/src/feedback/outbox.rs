@@ -96,6 +96,11 @@ impl Outbox {
                 .await?;
         }
         ::metrics::gauge!(metrics::OUTBOX_PENDING).set(self.store.pending_count().await? as f64);
+        let oldest = self.store.oldest_pending().await?;
+        let age = oldest.map_or(0.0, |t| {
+            ((Utc::now() - t).num_milliseconds() as f64 / 1000.0).max(0.0)
+        });
+        ::metrics::gauge!(metrics::OUTBOX_OLDEST_AGE).set(age);
         let idle = match self.store.next_due().await? {
             Some(due) => (due - Utc::now()).to_std().unwrap_or(Duration::ZERO),
             None => POLL,

@@ -3,11 +3,13 @@
 //! turn bad input and clients over their limits into [`ApiError`]s, `openapi` describes
 //! the routes as they are merged.
 
+pub mod assets;
 mod auth;
 mod error;
 mod extract;
 mod feedback;
 mod guard;
+mod observe;
 mod openapi;
 mod ops;
 mod serve;
@@ -22,8 +24,8 @@ use axum::{Extension, Router};
 use metrics_exporter_prometheus::PrometheusHandle;
 use tokio_util::sync::CancellationToken;
 use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::services::ServeDir;
-use tower_http::trace::TraceLayer;
 
 pub use auth::{guarded, require, OptionalPrincipal};
 pub use error::ApiError;
@@ -48,6 +50,7 @@ pub struct AppState {
     pub auth: Auth,
     pub limits: Limits,
     pub metrics: PrometheusHandle,
+    pub ops: crate::ops::Ops,
     /// Cancelled on shutdown: ends the SSE streams so the server can drain.
     pub stop: CancellationToken,
 }
@@ -55,14 +58,17 @@ pub struct AppState {
 pub fn router(state: AppState) -> Router {
     // The QA page's files; a path that is neither a route nor a file is a JSON 404, and a
     // method other than GET/HEAD on it a JSON 405.
-    let demo = get_service(
-        ServeDir::new(&state.config.demo_dir)
-            .append_index_html_on_directories(true)
-            .not_found_service(axum::handler::HandlerWithoutStateExt::into_service(
-                not_found,
-            )),
-    )
-    .fallback(method_not_allowed);
+    let demo = match assets::Demo::from_config(&state.config) {
+        assets::Demo::Dir(dir) => get_service(
+            ServeDir::new(dir)
+                .append_index_html_on_directories(true)
+                .not_found_service(axum::handler::HandlerWithoutStateExt::into_service(
+                    not_found,
+                )),
+        )
+        .fallback(method_not_allowed),
+        assets::Demo::Embedded => axum::routing::get(assets::embedded).fallback(method_not_allowed),
+    };
     let (routes, doc) = openapi::base()
         .merge(sessions::router(&state))
         .merge(feedback::router(&state))
@@ -79,7 +85,9 @@ pub fn router(state: AppState) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(state.config.max_body_bytes))
         .layer(cors(&state.config.cors_allowed_origins))
-        .layer(TraceLayer::new_for_http().make_span_with(request_span))
+        .layer(axum::middleware::from_fn(observe::observe))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .with_state(state)
 }
 
@@ -93,11 +101,6 @@ async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
         "method_not_allowed",
         format!("{method} is not allowed on {}", uri.path()),
     )
-}
-
-/// The request's span: method and path only, so tokens in query strings stay out of logs.
-fn request_span(request: &axum::http::Request<axum::body::Body>) -> tracing::Span {
-    tracing::info_span!("request", method = %request.method(), path = %request.uri().path())
 }
 
 /// Cross-origin access: none by default; listed origins with credentials (the auth

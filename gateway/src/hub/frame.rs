@@ -15,6 +15,9 @@ pub struct Frame {
     /// A `snapshot` replaces whatever a subscriber had: it is sent even if its id is not
     /// newer, and its id becomes the subscriber's position.
     pub snapshot: bool,
+    /// When the event was applied here (or arrived from another node): the start of the
+    /// fan-out latency.
+    pub applied_at: std::time::Instant,
 }
 
 impl Frame {
@@ -28,6 +31,7 @@ impl Frame {
             id,
             bytes: buf.into(),
             snapshot: event == shared_types::EVENT_SNAPSHOT,
+            applied_at: std::time::Instant::now(),
         }
     }
 
@@ -41,6 +45,7 @@ impl Frame {
             id,
             bytes,
             snapshot: false,
+            applied_at: std::time::Instant::now(),
         })
     }
 }

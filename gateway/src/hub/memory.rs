@@ -259,6 +259,7 @@ impl MemoryHub {
             sender: broadcast::channel(self.inner.subscriber_buffer).0,
         });
         sessions.insert(id.clone(), session.clone());
+        ::metrics::gauge!(metrics::SESSIONS).set(sessions.len() as f64);
         session
     }
 
@@ -288,6 +289,7 @@ impl MemoryHub {
         });
         ::metrics::counter!(metrics::SESSIONS_EVICTED, "reason" => "idle")
             .increment((before - sessions.len()) as u64);
+        ::metrics::gauge!(metrics::SESSIONS).set(sessions.len() as f64);
     }
 
     /// Drops up to `count` sessions without subscribers, least recently used first.

@@ -34,7 +34,7 @@ pub struct Subscription {
     /// Whether a frame went out since the last heartbeat tick: a busy stream needs no
     /// ping, and a flag is cheaper than resetting the timer on every frame.
     sent_since_tick: bool,
-    _gauge: SubscriberGauge,
+    gauge: metrics::StreamGauge,
 }
 
 /// What a live frame means for a subscriber at `position`.
@@ -67,7 +67,7 @@ impl Subscription {
             pending: joined.catch_up.frames.into(),
             position: joined.catch_up.last,
             sent_since_tick: false,
-            _gauge: SubscriberGauge::new(),
+            gauge: metrics::StreamGauge::open(),
         }
     }
 
@@ -102,12 +102,16 @@ impl Subscription {
             }
             tokio::select! {
                 biased;
-                () = stop.cancelled() => return None,
+                () = stop.cancelled() => {
+                    self.gauge.closing("shutdown");
+                    return None;
+                }
                 received = self.receiver.recv() => match received {
                     Ok(frame) => match step(self.position, &frame) {
                         Step::Send => {
                             self.position = frame.id;
                             self.sent_since_tick = true;
+                            metrics::hot().fanout_latency.record(frame.applied_at.elapsed());
                             return Some(frame.bytes);
                         }
                         Step::Skip => continue,
@@ -119,7 +123,10 @@ impl Subscription {
                         self.receiver = self.sender.subscribe();
                         self.catch_up("lagged").await?;
                     }
-                    Err(RecvError::Closed) => return None,
+                    Err(RecvError::Closed) => {
+                        self.gauge.closing("session_closed");
+                        return None;
+                    }
                 },
                 _ = ticker.tick() => {
                     if !std::mem::take(&mut self.sent_since_tick) {
@@ -142,25 +149,10 @@ impl Subscription {
             }
             Err(err) => {
                 tracing::warn!(session = %self.session_id, reason, error = %err, "cannot catch a subscriber up; closing its stream");
+                self.gauge.closing("backend_unavailable");
                 None
             }
         }
-    }
-}
-
-/// Keeps the open-streams gauge right however a stream ends.
-struct SubscriberGauge;
-
-impl SubscriberGauge {
-    fn new() -> Self {
-        ::metrics::gauge!(metrics::SSE_SUBSCRIBERS).increment(1);
-        Self
-    }
-}
-
-impl Drop for SubscriberGauge {
-    fn drop(&mut self) {
-        ::metrics::gauge!(metrics::SSE_SUBSCRIBERS).decrement(1);
     }
 }
 
@@ -173,6 +165,7 @@ mod tests {
             id: EventId { epoch, seq },
             bytes: Bytes::new(),
             snapshot,
+            applied_at: std::time::Instant::now(),
         }
     }
 

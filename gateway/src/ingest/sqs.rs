@@ -20,12 +20,14 @@ use std::time::Duration;
 
 use anyhow::Context;
 use aws_config::SdkConfig;
-use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, Message};
+use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, Message, MessageSystemAttributeName};
 use aws_sdk_sqs::Client;
 use shared_types::MetadataMessage;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+use tracing::Instrument;
 
+use super::monitor::QueueMonitor;
 use crate::backoff::Backoff;
 use crate::config::Config;
 use crate::health::{ComponentStatus, Health};
@@ -35,7 +37,8 @@ use crate::metrics;
 
 const COMPONENT: &str = "sqs";
 
-/// Starts the pollers, or reports SQS ingest as disabled when no queue is configured.
+/// Starts the pollers and the queue monitor, or reports SQS ingest as disabled when no
+/// queue is configured.
 pub async fn start(
     config: &Config,
     aws: Option<&SdkConfig>,
@@ -43,7 +46,7 @@ pub async fn start(
     health: &Health,
     tasks: &TaskTracker,
     stop: CancellationToken,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Option<QueueMonitor>> {
     let Some(queue_url) = config.sqs_metadata_queue_url.clone() else {
         tracing::info!(
             component = COMPONENT,
@@ -51,11 +54,22 @@ pub async fn start(
             "SQS ingest off (SQS_METADATA_QUEUE_URL unset); publish over HTTP"
         );
         health.set(COMPONENT, ComponentStatus::ok("disabled"));
-        return Ok(());
+        return Ok(None);
     };
     let aws = aws.context("SQS_METADATA_QUEUE_URL is set but the AWS configuration is not")?;
+    let sqs = Client::new(aws);
+    let monitor = QueueMonitor::start(
+        sqs.clone(),
+        queue_url.clone(),
+        config.sqs_metadata_dlq_url.clone(),
+        Duration::from_secs(config.queue_stats_interval_seconds),
+        tasks,
+        stop.clone(),
+    )
+    .await;
     let poller = Poller {
-        client: Client::new(aws),
+        client: sqs,
+        monitor: monitor.clone(),
         queue_url,
         wait_seconds: i32::from(config.sqs_wait_seconds),
         limits: MetadataLimits::from_config(config),
@@ -75,12 +89,14 @@ pub async fn start(
         let stop = stop.clone();
         tasks.spawn(async move { poller.run(stop).await });
     }
-    Ok(())
+    Ok(Some(monitor))
 }
 
 #[derive(Clone)]
 struct Poller {
     client: Client,
+    /// Told the age of each received message (the queue's age as this gateway sees it).
+    monitor: QueueMonitor,
     queue_url: String,
     wait_seconds: i32,
     /// The same bounds on metadata as HTTP publishing: a message over them is rejected.
@@ -92,12 +108,12 @@ struct Poller {
 impl Poller {
     /// Reports readiness right away instead of after the first long poll.
     async fn check_queue(&self) {
-        let result = self
+        let call = self
             .client
             .get_queue_attributes()
             .queue_url(&self.queue_url)
-            .send()
-            .await;
+            .send();
+        let result = metrics::timed(metrics::SQS_CALL_DURATION, "get_queue_attributes", call).await;
         match result {
             Ok(_) => self.health.set(COMPONENT, ComponentStatus::ok("sqs")),
             Err(err) => self.health.set(
@@ -124,8 +140,10 @@ impl Poller {
                 .receive_message()
                 .queue_url(&self.queue_url)
                 .max_number_of_messages(10)
+                .message_system_attribute_names(MessageSystemAttributeName::SentTimestamp)
                 .wait_time_seconds(self.wait_seconds)
                 .send();
+            let receive = metrics::timed(metrics::SQS_CALL_DURATION, "receive", receive);
             let received = tokio::select! {
                 () = stop.cancelled() => return,
                 received = receive => received,
@@ -134,7 +152,11 @@ impl Poller {
                 Ok(output) => {
                     self.health.set(COMPONENT, ComponentStatus::ok("sqs"));
                     backoff.reset();
-                    self.handle(output.messages.unwrap_or_default()).await;
+                    let messages = output.messages.unwrap_or_default();
+                    if !messages.is_empty() {
+                        let span = batch_span(&messages);
+                        self.handle(messages).instrument(span).await;
+                    }
                 }
                 Err(err) => {
                     let err = aws_sdk_sqs::error::DisplayErrorContext(err);
@@ -154,8 +176,18 @@ impl Poller {
 
     /// Applies every well-formed message, then deletes those in one batch.
     async fn handle(&self, messages: Vec<Message>) {
+        ::metrics::counter!(metrics::SQS_RECEIVED).increment(messages.len() as u64);
+        tracing::debug!(messages = messages.len(), "SQS batch received");
         let mut applied = Vec::with_capacity(messages.len());
         for message in messages {
+            if let Some(sent) = message
+                .attributes
+                .as_ref()
+                .and_then(|a| a.get(&MessageSystemAttributeName::SentTimestamp))
+                .and_then(|v| v.parse::<i64>().ok())
+            {
+                self.monitor.saw_sent(sent);
+            }
             let message_id = message.message_id.unwrap_or_default();
             match parse(message.body.as_deref(), &self.limits) {
                 Ok(parsed) => {
@@ -171,6 +203,7 @@ impl Poller {
                     };
                     match self.hub.apply(change).await {
                         Ok(_) => {
+                            ::metrics::counter!(metrics::SQS_APPLIED).increment(1);
                             if let Some(receipt) = message.receipt_handle {
                                 applied.push((message_id, receipt));
                             }
@@ -222,13 +255,16 @@ impl Poller {
                     .expect("id and receipt handle are set")
             })
             .collect();
-        let result = self
+        let call = self
             .client
             .delete_message_batch()
             .queue_url(&self.queue_url)
             .set_entries(Some(entries))
-            .send()
-            .await;
+            .send();
+        let result = metrics::timed(metrics::SQS_CALL_DURATION, "delete", call).await;
+        if let Ok(output) = &result {
+            ::metrics::counter!(metrics::SQS_DELETED).increment(output.successful.len() as u64);
+        }
         match result {
             Ok(output) if output.failed.is_empty() => {}
             Ok(output) => {
@@ -246,14 +282,29 @@ impl Poller {
     }
 }
 
-/// Why a message was rejected: a metric label and the parser's words.
-#[derive(Debug)]
-struct Rejection {
-    reason: &'static str,
-    detail: String,
+/// One span per received batch, naming its messages (ids only: bodies may carry
+/// anything the producer put in a session's metadata).
+fn batch_span(messages: &[Message]) -> tracing::Span {
+    let ids: Vec<&str> = messages
+        .iter()
+        .filter_map(|m| m.message_id.as_deref())
+        .collect();
+    tracing::info_span!("sqs_batch", size = messages.len(), message_ids = ?ids)
 }
 
-fn parse(body: Option<&str>, limits: &MetadataLimits) -> Result<MetadataMessage, Rejection> {
+/// Why a message was rejected: a metric label and the parser's words.
+#[derive(Debug)]
+pub(crate) struct Rejection {
+    pub reason: &'static str,
+    pub detail: String,
+}
+
+/// Parses a message body as the producer's message within `limits` (also used to say
+/// why a dead-letter message was rejected).
+pub(crate) fn parse(
+    body: Option<&str>,
+    limits: &MetadataLimits,
+) -> Result<MetadataMessage, Rejection> {
     let body = body.ok_or(Rejection {
         reason: "empty_body",
         detail: "the message has no body".into(),

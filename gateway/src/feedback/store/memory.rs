@@ -112,6 +112,15 @@ impl MemoryStore {
             .min()
     }
 
+    pub fn oldest_pending(&self) -> Option<DateTime<Utc>> {
+        self.lock()
+            .records
+            .values()
+            .filter(|s| s.record.notification.status == NotificationStatus::Pending)
+            .map(|s| s.record.created_at)
+            .min()
+    }
+
     pub fn pending_count(&self) -> u64 {
         self.lock()
             .records

@@ -16,6 +16,12 @@ pub use memory::MemoryStore;
 pub use mongo::MongoStore;
 
 use super::input::{IdempotencyKey, PageRequest};
+use crate::metrics;
+
+/// Times a MongoDB call for `gateway_mongodb_call_duration_seconds`.
+async fn timed<T>(op: &'static str, call: impl std::future::Future<Output = T>) -> T {
+    metrics::timed(metrics::MONGODB_CALL_DURATION, op, call).await
+}
 
 /// A feedback record with the fields only the gateway sees.
 #[derive(Debug, Clone, PartialEq)]
@@ -68,7 +74,7 @@ impl Store {
     pub async fn insert(&self, feedback: &StoredFeedback) -> Result<Inserted, StoreError> {
         match self {
             Self::Memory(store) => Ok(store.insert(feedback)),
-            Self::Mongo(store) => store.insert(feedback).await,
+            Self::Mongo(store) => timed("insert", store.insert(feedback)).await,
         }
     }
 
@@ -81,9 +87,11 @@ impl Store {
         let mut records = match self {
             Self::Memory(store) => store.list(session, page.before.as_deref(), page.limit + 1),
             Self::Mongo(store) => {
-                store
-                    .list(session, page.before.as_deref(), page.limit + 1)
-                    .await?
+                timed(
+                    "list",
+                    store.list(session, page.before.as_deref(), page.limit + 1),
+                )
+                .await?
             }
         };
         let more = records.len() > page.limit as usize;
@@ -102,7 +110,9 @@ impl Store {
     ) -> Result<Vec<StoredFeedback>, StoreError> {
         match self {
             Self::Memory(store) => Ok(store.claim_due(now, lease_until, limit)),
-            Self::Mongo(store) => store.claim_due(now, lease_until, limit).await,
+            Self::Mongo(store) => {
+                timed("claim_due", store.claim_due(now, lease_until, limit)).await
+            }
         }
     }
 
@@ -112,7 +122,7 @@ impl Store {
                 store.mark_sent(id, at);
                 Ok(())
             }
-            Self::Mongo(store) => store.mark_sent(id, at).await,
+            Self::Mongo(store) => timed("mark_sent", store.mark_sent(id, at)).await,
         }
     }
 
@@ -128,7 +138,7 @@ impl Store {
                 store.reschedule(id, at, error);
                 Ok(())
             }
-            Self::Mongo(store) => store.reschedule(id, at, error).await,
+            Self::Mongo(store) => timed("reschedule", store.reschedule(id, at, error)).await,
         }
     }
 
@@ -136,14 +146,22 @@ impl Store {
     pub async fn next_due(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
         match self {
             Self::Memory(store) => Ok(store.next_due()),
-            Self::Mongo(store) => store.next_due().await,
+            Self::Mongo(store) => timed("next_due", store.next_due()).await,
         }
     }
 
     pub async fn pending_count(&self) -> Result<u64, StoreError> {
         match self {
             Self::Memory(store) => Ok(store.pending_count()),
-            Self::Mongo(store) => store.pending_count().await,
+            Self::Mongo(store) => timed("pending_count", store.pending_count()).await,
+        }
+    }
+
+    /// When the oldest pending notification was created, if any is pending.
+    pub async fn oldest_pending(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
+        match self {
+            Self::Memory(store) => Ok(store.oldest_pending()),
+            Self::Mongo(store) => timed("oldest_pending", store.oldest_pending()).await,
         }
     }
 
@@ -151,7 +169,7 @@ impl Store {
     pub async fn ping(&self) -> Result<(), StoreError> {
         match self {
             Self::Memory(_) => Ok(()),
-            Self::Mongo(store) => store.ping().await,
+            Self::Mongo(store) => timed("ping", store.ping()).await,
         }
     }
 }

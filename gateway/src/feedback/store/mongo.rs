@@ -236,6 +236,17 @@ impl MongoStore {
         Ok(first.and_then(|d| d.next_attempt_at.map(bson::DateTime::to_chrono)))
     }
 
+    pub async fn oldest_pending(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let first = self
+            .collection()
+            .await?
+            .find_one(pending_filter())
+            .sort(doc! {"_id": 1})
+            .await
+            .map_err(|e| classify(e, "finding the oldest pending notification"))?;
+        Ok(first.map(|d| d.created_at.to_chrono()))
+    }
+
     pub async fn pending_count(&self) -> Result<u64, StoreError> {
         self.collection()
             .await?
