@@ -15,6 +15,11 @@ pub const SQS_REJECTED: &str = "gateway_sqs_messages_rejected_total";
 pub const SQS_ERRORS: &str = "gateway_sqs_errors_total";
 /// Open SSE streams.
 pub const SSE_SUBSCRIBERS: &str = "gateway_sse_subscribers";
+/// Open multiplexed SSE connections (`/v1/events`); each holds one stream slot.
+pub const SSE_MULTIPLEXED_STREAMS: &str = "gateway_sse_multiplexed_streams";
+/// Sessions carried by the open multiplexed connections (each also counts in
+/// `gateway_sse_subscribers`).
+pub const SSE_MULTIPLEXED_SESSIONS: &str = "gateway_sse_multiplexed_sessions";
 /// Subscribers caught up from the history or resynced with a snapshot, by `reason`
 /// (`lagged` | `gap` | `redis_recovered`).
 pub const SSE_RESYNCS: &str = "gateway_sse_resyncs_total";

@@ -5,6 +5,7 @@
 
 mod auth;
 mod error;
+mod events;
 mod extract;
 mod feedback;
 mod guard;
@@ -12,6 +13,7 @@ mod openapi;
 mod ops;
 mod serve;
 mod sessions;
+mod sse;
 
 use std::sync::Arc;
 
@@ -25,7 +27,7 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::services::ServeDir;
 use tower_http::trace::TraceLayer;
 
-pub use auth::{guarded, require, OptionalPrincipal};
+pub use auth::{authenticated, guarded, require, OptionalPrincipal};
 pub use error::ApiError;
 pub use extract::{parse_json, ApiJson, ApiQuery, SessionPath};
 pub use guard::{StreamPermit, WithinRate};
@@ -65,6 +67,7 @@ pub fn router(state: AppState) -> Router {
     .fallback(method_not_allowed);
     let (routes, doc) = openapi::base()
         .merge(sessions::router(&state))
+        .merge(events::router(&state))
         .merge(feedback::router(&state))
         .merge(ops::router(&state))
         .split_for_parts();
