@@ -73,7 +73,11 @@ impl Mux {
 
     /// Tells the running task, or starts one.
     fn changed(self: &Rc<Self>) {
-        let running = self.changed.borrow().as_ref().is_some_and(|tx| !tx.is_closed());
+        let running = self
+            .changed
+            .borrow()
+            .as_ref()
+            .is_some_and(|tx| !tx.is_closed());
         if running {
             if let Some(tx) = self.changed.borrow().as_ref() {
                 let _ = tx.unbounded_send(());
@@ -104,7 +108,7 @@ async fn run(mux: Rc<Mux>, mut changes: UnboundedReceiver<()>) {
     let mut server_retry_ms = None;
     loop {
         TimeoutFuture::new(DEBOUNCE_MS).await;
-        while let Ok(Some(())) = changes.try_next() {}
+        while changes.try_recv().is_ok() {}
         let subscriptions = mux.open();
         if subscriptions.is_empty() {
             return;
@@ -261,7 +265,10 @@ fn route(subscriptions: &[Rc<Inner>], mut event: SseEvent) -> Result<(), Gateway
             None,
         );
         error.reason = field(&detail, "reason").as_string();
-        for subscription in subscriptions.iter().filter(|s| s.session.as_str() == session) {
+        for subscription in subscriptions
+            .iter()
+            .filter(|s| s.session.as_str() == session)
+        {
             subscription.report(&error);
             subscription.shutdown(Some(error.clone()));
         }
@@ -274,7 +281,10 @@ fn route(subscriptions: &[Rc<Inner>], mut event: SseEvent) -> Result<(), Gateway
         ));
     };
     event.id = Some(id.to_owned());
-    for subscription in subscriptions.iter().filter(|s| s.session.as_str() == session) {
+    for subscription in subscriptions
+        .iter()
+        .filter(|s| s.session.as_str() == session)
+    {
         if let Err(error) = subscription.dispatch(event.clone()) {
             // The view may now be incomplete: resync it from a fresh snapshot.
             subscription.view.borrow_mut().last_event_id = None;

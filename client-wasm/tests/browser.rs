@@ -738,13 +738,35 @@ async fn connections() -> (f64, f64) {
     )
 }
 
+/// `n` new sessions, each subscribed on `client` with its own recorder.
+fn subscribe_many(
+    client: &GatewayClient,
+    prefix: &str,
+    n: usize,
+) -> (Vec<String>, Vec<Recorder>, Vec<Subscription>) {
+    let sessions: Vec<String> = (0..n)
+        .map(|i| unique_session(&format!("{prefix}{i}")))
+        .collect();
+    let recorders: Vec<Recorder> = sessions.iter().map(|_| Recorder::new()).collect();
+    let subscriptions = sessions
+        .iter()
+        .zip(&recorders)
+        .map(|(session, recorder)| recorder.subscribe(client, session))
+        .collect();
+    (sessions, recorders, subscriptions)
+}
+
 /// Asserts that a subscription's updates are consecutive events of one history: no
 /// event missing, none twice.
 fn assert_consecutive(updates: &[(Value, String)], after: &str) {
     let mut last = after.to_owned();
     for (_, id) in updates {
         assert_eq!(epoch(id), epoch(&last), "{id} after {last}");
-        assert_eq!(seq(id), seq(&last) + 1, "{id} after {last}: a gap or a duplicate");
+        assert_eq!(
+            seq(id),
+            seq(&last) + 1,
+            "{id} after {last}: a gap or a duplicate"
+        );
         last = id.clone();
     }
 }
@@ -756,20 +778,18 @@ fn assert_consecutive(updates: &[(Value, String)], after: &str) {
 async fn twenty_subscriptions_share_one_connection_and_each_gets_only_its_updates() {
     let client = client(json!({ "baseUrl": gateway_url() }));
     let (streams_before, sessions_before) = connections().await;
-    let sessions: Vec<String> = (0..20).map(|i| unique_session(&format!("grid{i}"))).collect();
-    let recorders: Vec<Recorder> = sessions.iter().map(|_| Recorder::new()).collect();
-    let subscriptions: Vec<Subscription> = sessions
-        .iter()
-        .zip(&recorders)
-        .map(|(session, recorder)| recorder.subscribe(&client, session))
-        .collect();
+    let (sessions, recorders, subscriptions) = subscribe_many(&client, "grid", 20);
     until("twenty live subscriptions", 10_000, || {
         subscriptions.iter().all(|s| s.state() == "open")
             && recorders.iter().all(|r| r.seen().snapshots.len() == 1)
     })
     .await;
     let (streams, carried) = connections().await;
-    assert_eq!(streams - streams_before, 1.0, "one connection for twenty sessions");
+    assert_eq!(
+        streams - streams_before,
+        1.0,
+        "one connection for twenty sessions"
+    );
     assert_eq!(carried - sessions_before, 20.0);
 
     for (n, session) in sessions.iter().enumerate() {
@@ -842,13 +862,23 @@ async fn subscriptions_come_and_go_while_updates_flow_without_loss_or_duplicates
     for (k, recorder) in recorders.iter().enumerate() {
         let seen = recorder.seen();
         let snapshot = &seen.snapshots[0];
-        assert_eq!(seen.snapshots.len(), 1, "{}: resumed, not resynced", names[k]);
+        assert_eq!(
+            seen.snapshots.len(),
+            1,
+            "{}: resumed, not resynced",
+            names[k]
+        );
         let start = snapshot["last_event_id"].as_str().unwrap();
         assert_consecutive(&seen.updates, start);
         assert!(seen.errors.is_empty(), "{:?}", seen.errors);
         if k != 1 {
             // The snapshot plus the updates cover every event sent to the session.
-            assert_eq!(seq(start) + seen.updates.len() as u64, u64::from(sent[k]), "{}", names[k]);
+            assert_eq!(
+                seq(start) + seen.updates.len() as u64,
+                u64::from(sent[k]),
+                "{}",
+                names[k]
+            );
         }
     }
     assert_eq!(recorders[1].seen().state_names().last(), Some(&"closed"));
@@ -863,29 +893,39 @@ async fn subscriptions_come_and_go_while_updates_flow_without_loss_or_duplicates
 #[wasm_bindgen_test]
 async fn every_subscription_resumes_after_a_gateway_restart() {
     let client = client(json!({ "baseUrl": gateway_url() }));
-    let sessions: Vec<String> = (0..10).map(|i| unique_session(&format!("back{i}"))).collect();
-    let recorders: Vec<Recorder> = sessions.iter().map(|_| Recorder::new()).collect();
-    let subscriptions: Vec<Subscription> = sessions
-        .iter()
-        .zip(&recorders)
-        .map(|(session, recorder)| recorder.subscribe(&client, session))
-        .collect();
+    let (sessions, recorders, subscriptions) = subscribe_many(&client, "back", 10);
     for session in &sessions {
-        publish(&client, session, json!({"operation": "update", "metadata": {"at": "before"}})).await;
+        publish(
+            &client,
+            session,
+            json!({"operation": "update", "metadata": {"at": "before"}}),
+        )
+        .await;
     }
     until("every first update", 10_000, || {
-        recorders.iter().all(|r| r.seen().metadata.last() == Some(&json!({"at": "before"})))
+        recorders
+            .iter()
+            .all(|r| r.seen().metadata.last() == Some(&json!({"at": "before"})))
     })
     .await;
 
-    control("POST", &format!("/restart?session={}&key=at&value=during", sessions[0])).await;
+    control(
+        "POST",
+        &format!("/restart?session={}&key=at&value=during", sessions[0]),
+    )
+    .await;
     until("every subscription back", 30_000, || {
         recorders.iter().all(|r| r.seen().snapshots.len() == 2)
             && subscriptions.iter().all(|s| s.state() == "open")
     })
     .await;
     for session in &sessions {
-        publish(&client, session, json!({"operation": "update", "metadata": {"next": 1}})).await;
+        publish(
+            &client,
+            session,
+            json!({"operation": "update", "metadata": {"next": 1}}),
+        )
+        .await;
     }
     for (session, subscription) in sessions.iter().zip(&subscriptions) {
         let server = resolve(client.get_snapshot(session.clone())).await.unwrap();
@@ -894,12 +934,27 @@ async fn every_subscription_resumes_after_a_gateway_restart() {
         })
         .await;
     }
-    assert_eq!(metadata(&subscriptions[0]), json!({"at": "during", "next": 1}));
-    assert_eq!(connections().await, (1.0, 10.0), "one connection on the new gateway");
+    assert_eq!(
+        metadata(&subscriptions[0]),
+        json!({"at": "during", "next": 1})
+    );
+    assert_eq!(
+        connections().await,
+        (1.0, 10.0),
+        "one connection on the new gateway"
+    );
     for (recorder, subscription) in recorders.iter().zip(&subscriptions) {
         let seen = recorder.seen();
-        assert!(seen.state_names().contains(&"reconnecting"), "{:?}", seen.states);
-        assert!(seen.errors.iter().all(|e| e["fatal"] == false), "{:?}", seen.errors);
+        assert!(
+            seen.state_names().contains(&"reconnecting"),
+            "{:?}",
+            seen.states
+        );
+        assert!(
+            seen.errors.iter().all(|e| e["fatal"] == false),
+            "{:?}",
+            seen.errors
+        );
         subscription.close();
     }
 }
@@ -909,7 +964,11 @@ async fn every_subscription_resumes_after_a_gateway_restart() {
 /// gateway's `refused` event says.
 #[wasm_bindgen_test]
 async fn a_token_covering_some_sessions_keeps_those_and_refuses_the_others() {
-    let (a, b, c) = (unique_session("mine"), unique_session("mine"), unique_session("theirs"));
+    let (a, b, c) = (
+        unique_session("mine"),
+        unique_session("mine"),
+        unique_session("theirs"),
+    );
     let grant = control("GET", &format!("/token?session={a}&session={b}")).await;
     let url = grant["url"].as_str().unwrap();
     let reader = client(json!({ "baseUrl": url, "token": grant["token"] }));
@@ -919,7 +978,10 @@ async fn a_token_covering_some_sessions_keeps_those_and_refuses_the_others() {
         .zip(&recorders)
         .map(|(session, recorder)| recorder.subscribe(&reader, session))
         .collect();
-    until("the refusal", 10_000, || subscriptions[2].state() == "closed").await;
+    until("the refusal", 10_000, || {
+        subscriptions[2].state() == "closed"
+    })
+    .await;
     until("two snapshots", 10_000, || {
         recorders[..2].iter().all(|r| r.seen().snapshots.len() == 1)
     })
@@ -928,14 +990,23 @@ async fn a_token_covering_some_sessions_keeps_those_and_refuses_the_others() {
         let refused = recorders[2].seen();
         assert_eq!(refused.errors.len(), 1);
         let error = &refused.errors[0];
-        assert_eq!((error["status"].clone(), error["code"].clone()), (json!(403), json!("forbidden")));
+        assert_eq!(
+            (error["status"].clone(), error["code"].clone()),
+            (json!(403), json!("forbidden"))
+        );
         assert_eq!(error["reason"], "session_not_allowed");
         assert_eq!(error["fatal"], true);
         assert!(refused.snapshots.is_empty());
     }
-    let publisher_grant = control("GET", &format!("/token?session={a}&session={b}&publish=1")).await;
+    let publisher_grant =
+        control("GET", &format!("/token?session={a}&session={b}&publish=1")).await;
     let publisher = client(json!({ "baseUrl": url, "token": publisher_grant["token"] }));
-    publish(&publisher, &b, json!({"operation": "update", "metadata": {"still": "live"}})).await;
+    publish(
+        &publisher,
+        &b,
+        json!({"operation": "update", "metadata": {"still": "live"}}),
+    )
+    .await;
     until("the update of a covered session", 10_000, || {
         recorders[1].seen().metadata.last() == Some(&json!({"still": "live"}))
     })
@@ -969,20 +1040,33 @@ async fn an_expired_token_is_refreshed_once_before_the_error_is_final() {
         });
         let options = to_js(&json!({ "baseUrl": url }));
         Reflect::set(&options, &"tokenProvider".into(), &provider.into_js_value()).unwrap();
-        (GatewayClient::new(Some(options.unchecked_into())).unwrap(), calls)
+        (
+            GatewayClient::new(Some(options.unchecked_into())).unwrap(),
+            calls,
+        )
     };
 
     let (client, calls) = provider_client(vec![expired["token"].clone(), valid["token"].clone()]);
     let recorder = Recorder::new();
     let subscription = recorder.subscribe(&client, &session);
-    until("the snapshot", 10_000, || recorder.seen().snapshots.len() == 1).await;
+    until("the snapshot", 10_000, || {
+        recorder.seen().snapshots.len() == 1
+    })
+    .await;
     assert_eq!(calls.get(), 2, "one refusal, one fresh token");
-    assert!(recorder.seen().errors.is_empty(), "{:?}", recorder.seen().errors);
+    assert!(
+        recorder.seen().errors.is_empty(),
+        "{:?}",
+        recorder.seen().errors
+    );
     assert_eq!(recorder.seen().state_names(), ["connecting", "open"]);
     subscription.close();
 
     let (client, calls) = provider_client(vec![expired["token"].clone()]);
     let error = fatal_error(&client, &session).await;
-    assert_eq!((error["status"].clone(), error["reason"].clone()), (json!(401), json!("token_expired")));
+    assert_eq!(
+        (error["status"].clone(), error["reason"].clone()),
+        (json!(401), json!("token_expired"))
+    );
     assert_eq!(calls.get(), 2, "asked once more, then final");
 }

@@ -30,6 +30,6 @@ pub use feedback::{
     Sentiment,
 };
 pub use info::{AuthMode, ServerInfo};
-pub use multiplex::{EventsRequest, RefusedEvent, EVENT_REFUSED};
 pub use metadata::{Metadata, MetadataMessage, Operation, PublishRequest, PublishResponse};
+pub use multiplex::{EventsRequest, RefusedEvent, EVENT_REFUSED};
 pub use session_id::{SessionId, SessionIdError};

@@ -98,6 +98,9 @@ mod tests {
         assert_eq!(sessions, ["a", "g"]);
         assert_eq!(parsed[0].1, id(1, 2));
         assert!(parse_positions("").is_empty());
-        assert!(parse_position("1-2").is_none(), "a bare event id names no session");
+        assert!(
+            parse_position("1-2").is_none(),
+            "a bare event id names no session"
+        );
     }
 }

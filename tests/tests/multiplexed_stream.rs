@@ -67,9 +67,16 @@ async fn next(stream: &mut SseStream) -> Tagged {
             let (session, id) = id.split_once('/').expect("ids are {session}/{epoch}-{seq}");
             (session.to_owned(), id.to_owned())
         }
-        None => (data["session_id"].as_str().unwrap().to_owned(), String::new()),
+        None => (
+            data["session_id"].as_str().unwrap().to_owned(),
+            String::new(),
+        ),
     };
-    assert_eq!(data["session_id"], session.as_str(), "tag and payload agree");
+    assert_eq!(
+        data["session_id"],
+        session.as_str(),
+        "tag and payload agree"
+    );
     Tagged {
         session,
         id,
@@ -116,7 +123,10 @@ async fn twenty_sessions_share_one_connection_and_each_update_is_tagged_with_its
     assert!(snapshots.iter().all(|e| e.event == "snapshot"));
 
     let second = reqwest::get(app.url(&query(&ids[..1]))).await.unwrap();
-    assert_eq!(status_and_code(second).await, (429, "too_many_streams".into()));
+    assert_eq!(
+        status_and_code(second).await,
+        (429, "too_many_streams".into())
+    );
 
     for (n, session) in ids.iter().enumerate().rev() {
         publish(&app, None, session, "n", n as u64).await;
@@ -125,7 +135,10 @@ async fn twenty_sessions_share_one_connection_and_each_update_is_tagged_with_its
         assert_eq!(event.event, "metadata");
         let n = ids.iter().position(|s| *s == event.session).unwrap();
         assert_eq!(event.data["metadata"]["n"], n as u64, "{event:?}");
-        assert!(event.id.ends_with("-1"), "the session's first event: {event:?}");
+        assert!(
+            event.id.ends_with("-1"),
+            "the session's first event: {event:?}"
+        );
     }
     assert_quiet(&mut stream, Duration::from_millis(300)).await;
 }
@@ -165,7 +178,13 @@ async fn each_session_resumes_exactly_from_its_own_position() {
     let mut got: Vec<(String, String, String)> = next_n(&mut resumed, 4)
         .await
         .into_iter()
-        .map(|e| (e.session, e.event, e.id.rsplit('-').next().unwrap().to_owned()))
+        .map(|e| {
+            (
+                e.session,
+                e.event,
+                e.id.rsplit('-').next().unwrap().to_owned(),
+            )
+        })
         .collect();
     got.sort();
     assert_eq!(
@@ -192,7 +211,10 @@ async fn each_session_resumes_exactly_from_its_own_position() {
         (a.clone(), "metadata".to_owned()),
         (b.clone(), "snapshot".to_owned()),
     ];
-    assert_eq!(got, want, "a replays 2 and 3, b has no position: a snapshot");
+    assert_eq!(
+        got, want,
+        "a replays 2 and 3, b has no position: a snapshot"
+    );
     assert_quiet(&mut by_get, Duration::from_millis(300)).await;
 }
 
@@ -206,14 +228,20 @@ async fn more_sessions_than_the_cap_are_refused_precisely() {
     assert_eq!(ok.status(), 200);
     drop(ok);
     let over = reqwest::get(app.url(&query(&ids))).await.unwrap();
-    assert_eq!(status_and_code(over).await, (400, "too_many_sessions".into()));
+    assert_eq!(
+        status_and_code(over).await,
+        (400, "too_many_sessions".into())
+    );
     let over = reqwest::Client::new()
         .post(app.url("/v1/events"))
         .json(&json!({"sessions": ids}))
         .send()
         .await
         .unwrap();
-    assert_eq!(status_and_code(over).await, (422, "too_many_sessions".into()));
+    assert_eq!(
+        status_and_code(over).await,
+        (422, "too_many_sessions".into())
+    );
 }
 
 /// Every malformed request gets its status and code, never a stream or a 500.
@@ -224,24 +252,71 @@ async fn bad_requests_get_precise_errors() {
     let get_cases = [
         ("/v1/events", 400, "no_sessions"),
         ("/v1/events?last_event_id=a/1-1", 400, "no_sessions"),
-        ("/v1/events?session=a&session=b&session=a", 400, "duplicate_session"),
-        ("/v1/events?session=a&session=b%2Fc", 400, "invalid_session_id"),
+        (
+            "/v1/events?session=a&session=b&session=a",
+            400,
+            "duplicate_session",
+        ),
+        (
+            "/v1/events?session=a&session=b%2Fc",
+            400,
+            "invalid_session_id",
+        ),
         ("/v1/events?session=", 400, "invalid_session_id"),
         ("/v1/events?session=%FF", 400, "invalid_session_id"),
     ];
     for (path, status, code) in get_cases {
         let response = client.get(app.url(path)).send().await.unwrap();
-        assert_eq!(status_and_code(response).await, (status, code.into()), "{path}");
+        assert_eq!(
+            status_and_code(response).await,
+            (status, code.into()),
+            "{path}"
+        );
     }
     let post_cases: [(&str, &str, u16, &str); 8] = [
-        ("application/json", r#"{"sessions": []}"#, 422, "no_sessions"),
-        ("application/json", r#"{"sessions": ["a", "a"]}"#, 422, "duplicate_session"),
-        ("application/json", r#"{"sessions": ["a b"]}"#, 422, "invalid_session_id"),
-        ("application/json", r#"{"sessions": "a"}"#, 422, "invalid_body"),
-        ("application/json", r#"{"sessions": ["a"], "since": 1}"#, 422, "invalid_body"),
-        ("application/json", r#"{"sessions": ["a"]"#, 400, "invalid_json"),
+        (
+            "application/json",
+            r#"{"sessions": []}"#,
+            422,
+            "no_sessions",
+        ),
+        (
+            "application/json",
+            r#"{"sessions": ["a", "a"]}"#,
+            422,
+            "duplicate_session",
+        ),
+        (
+            "application/json",
+            r#"{"sessions": ["a b"]}"#,
+            422,
+            "invalid_session_id",
+        ),
+        (
+            "application/json",
+            r#"{"sessions": "a"}"#,
+            422,
+            "invalid_body",
+        ),
+        (
+            "application/json",
+            r#"{"sessions": ["a"], "since": 1}"#,
+            422,
+            "invalid_body",
+        ),
+        (
+            "application/json",
+            r#"{"sessions": ["a"]"#,
+            400,
+            "invalid_json",
+        ),
         ("application/json", "", 400, "invalid_json"),
-        ("text/plain", r#"{"sessions": ["a"]}"#, 415, "unsupported_media_type"),
+        (
+            "text/plain",
+            r#"{"sessions": ["a"]}"#,
+            415,
+            "unsupported_media_type",
+        ),
     ];
     for (content_type, body, status, code) in post_cases {
         let response = client
@@ -251,10 +326,17 @@ async fn bad_requests_get_precise_errors() {
             .send()
             .await
             .unwrap();
-        assert_eq!(status_and_code(response).await, (status, code.into()), "{body}");
+        assert_eq!(
+            status_and_code(response).await,
+            (status, code.into()),
+            "{body}"
+        );
     }
     let put = client.put(app.url("/v1/events")).send().await.unwrap();
-    assert_eq!(status_and_code(put).await, (405, "method_not_allowed".into()));
+    assert_eq!(
+        status_and_code(put).await,
+        (405, "method_not_allowed".into())
+    );
 }
 
 /// Each session is checked against the token as on the single-session stream: the
@@ -287,13 +369,24 @@ async fn each_session_is_checked_against_the_token() {
         publish(&app, Some(&publisher), session, "k", 1).await;
     }
     let update = next(&mut stream).await;
-    assert_eq!((update.session.as_str(), update.event.as_str()), (b.as_str(), "metadata"));
+    assert_eq!(
+        (update.session.as_str(), update.event.as_str()),
+        (b.as_str(), "metadata")
+    );
     assert_quiet(&mut stream, Duration::from_millis(300)).await;
 
     let client = reqwest::Client::new();
     let cases = [
-        (Some(token(json!({"sessions": ["other"], "scope": "subscribe"}))), 403, "session_not_allowed"),
-        (Some(token(json!({"sessions": "*", "scope": "feedback"}))), 403, "scope_missing"),
+        (
+            Some(token(json!({"sessions": ["other"], "scope": "subscribe"}))),
+            403,
+            "session_not_allowed",
+        ),
+        (
+            Some(token(json!({"sessions": "*", "scope": "feedback"}))),
+            403,
+            "scope_missing",
+        ),
         (None, 401, "token_missing"),
     ];
     for (bearer, status, reason) in cases {

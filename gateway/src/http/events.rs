@@ -20,9 +20,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 use futures::stream::{self, BoxStream};
 use futures::StreamExt;
 use shared_types::multiplex::{parse_positions, POSITION_SEPARATOR};
-use shared_types::{
-    ErrorBody, EventId, EventsRequest, RefusedEvent, SessionId, EVENT_REFUSED,
-};
+use shared_types::{ErrorBody, EventId, EventsRequest, RefusedEvent, SessionId, EVENT_REFUSED};
 use tokio::time::{interval_at, Instant, MissedTickBehavior};
 use tokio_stream::wrappers::IntervalStream;
 use utoipa_axum::router::OpenApiRouter;
@@ -254,8 +252,8 @@ async fn open(
     let live = stream::select_all(sessions)
         .take_while(|frame| ready(frame.is_some()))
         .filter_map(ready);
-    let frames = stream::iter(refused.iter().filter_map(refused_frame).collect::<Vec<_>>())
-        .chain(live);
+    let frames =
+        stream::iter(refused.iter().filter_map(refused_frame).collect::<Vec<_>>()).chain(live);
     let gauge = MultiplexGauge::new(allowed.len());
     Ok(super::sse::response(frames, (slot, gauge)))
 }
@@ -348,7 +346,9 @@ mod tests {
 
     #[test]
     fn the_query_form_reads_repeated_sessions_and_ignores_other_parameters() {
-        let request = query_request("session=a&access_token=t&session=b%3Ax&last_event_id=a%2F1-2&last_event_id=z&x=1");
+        let request = query_request(
+            "session=a&access_token=t&session=b%3Ax&last_event_id=a%2F1-2&last_event_id=z&x=1",
+        );
         assert_eq!(request.sessions, ["a", "b:x"]);
         assert_eq!(request.last_event_id.as_deref(), Some("a/1-2"));
     }
