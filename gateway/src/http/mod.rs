@@ -1,7 +1,8 @@
 //! The HTTP surface: one shared [`AppState`], one router per concern, merged here.
 //! `serve` is the accept loop (header timeout, client address), `extract` and `guard`
 //! turn bad input and clients over their limits into [`ApiError`]s, `openapi` describes
-//! the routes as they are merged.
+//! the routes as they are merged. `sessions` has the single-session stream, `events` the
+//! multiplexed one; `sse` is the answer both stream with.
 
 mod auth;
 mod error;
