@@ -166,6 +166,21 @@ mod tests {
     }
 
     #[test]
+    fn only_a_401_a_new_token_may_cure_is_worth_a_fresh_token() {
+        let refusal = |status, reason: &str| GatewayError {
+            reason: Some(reason.to_owned()),
+            ..GatewayError::from_status(status, None, "", None)
+        };
+        for reason in ["token_expired", "token_invalid", "unknown_key"] {
+            assert!(refusal(401, reason).token_refused(), "{reason}");
+        }
+        assert!(!refusal(401, "token_missing").token_refused());
+        assert!(!refusal(403, "session_not_allowed").token_refused());
+        assert!(!refusal(503, "token_expired").token_refused());
+        assert!(!GatewayError::from_status(401, None, "", None).token_refused());
+    }
+
+    #[test]
     fn the_stall_message_names_the_timeout() {
         assert_eq!(
             GatewayError::stalled(45_000).message,

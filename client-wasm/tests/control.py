@@ -55,8 +55,14 @@ class Gateway:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self):
-        # Short heartbeats so that the SDK's idle watchdog is exercised by real pings.
-        env = dict(os.environ, LISTEN_ADDR=f"127.0.0.1:{self.port}", HEARTBEAT_SECONDS="2")
+        # Short heartbeats so that the SDK's idle watchdog is exercised by real pings; no
+        # POST rate limit, as the tests publish hundreds of updates from one address.
+        env = dict(
+            os.environ,
+            LISTEN_ADDR=f"127.0.0.1:{self.port}",
+            HEARTBEAT_SECONDS="2",
+            POST_RATE_PER_MINUTE="0",
+        )
         env.update(self.extra_env)
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen([self.binary], env=env, stdout=log, stderr=log)
