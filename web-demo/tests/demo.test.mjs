@@ -239,7 +239,7 @@ describe("QA demo page", () => {
 
   test("grid mode watches 20 sessions on one connection, each update on its own tile", async () => {
     const ids = Array.from({ length: 20 }, (_, i) => `${session}-grid-${i}`);
-    await page.getByLabel(/Session ids/).fill(ids.join(", "));
+    await page.getByLabel(/Sessions to watch/).fill(ids.join(", "));
     await page.getByRole("button", { name: "Watch all" }).click();
     await page.waitForFunction(
       (n) => document.querySelectorAll('#grid-tiles .tile[data-state="open"]').length === n,
