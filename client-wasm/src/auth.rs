@@ -20,6 +20,11 @@ pub(crate) enum TokenSource {
 }
 
 impl TokenSource {
+    /// Whether asking again may give another token (a `tokenProvider`).
+    pub fn refreshes(&self) -> bool {
+        matches!(self, Self::Provider(_))
+    }
+
     /// The value for the `Authorization` header, if any.
     pub async fn authorization(&self) -> Result<Option<String>, GatewayError> {
         let token = match self {

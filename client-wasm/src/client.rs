@@ -1,6 +1,8 @@
 //! [`GatewayClient`]: the entry point. Holds where the gateway is and how to
 //! authenticate; every method is one request of `docs/API.md`, or a subscription.
 
+use std::rc::Rc;
+
 use js_sys::Promise;
 use shared_types::session_id::MAX_SESSION_ID_LEN;
 use shared_types::{SessionId, SessionIdError};
@@ -8,9 +10,9 @@ use tsify::Tsify;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
 
-use crate::backoff::RetryPolicy;
 use crate::convert::to_wire;
 use crate::http::{Api, Call};
+use crate::mux::Mux;
 use crate::options::{
     self, ClientOptions, FeedbackOptionsJs, FeedbackRequestJs, GatewayClientOptions, Handlers,
     ListFeedbackOptionsJs, PublishRequestJs, SubscribeHandlers,
@@ -49,8 +51,8 @@ pub struct ListFeedbackOptions {
 #[wasm_bindgen]
 pub struct GatewayClient {
     api: Api,
-    retry: RetryPolicy,
-    idle_timeout_ms: u32,
+    /// The one stream every subscription of this client shares.
+    mux: Rc<Mux>,
 }
 
 #[wasm_bindgen]
@@ -59,14 +61,15 @@ impl GatewayClient {
     #[wasm_bindgen(constructor)]
     pub fn new(options: Option<GatewayClientOptions>) -> Result<GatewayClient, GatewayError> {
         let options = ClientOptions::from_js(&js_or_undefined(options))?;
+        let api = Api::new(&options.base_url, options.token);
         Ok(Self {
-            api: Api::new(&options.base_url, options.token),
-            retry: options.retry,
-            idle_timeout_ms: options.idle_timeout_ms,
+            mux: Mux::new(api.clone(), options.retry, options.idle_timeout_ms),
+            api,
         })
     }
 
-    /// Subscribes to a session's live metadata. Throws a `GatewayError`
+    /// Subscribes to a session's live metadata, on the connection this client's other
+    /// subscriptions share (reopened once, shortly, with the new session). Throws a `GatewayError`
     /// (`invalid_argument`) on a malformed session id or handler; every later problem
     /// goes to `onError` / `onState`.
     pub fn subscribe(
@@ -76,13 +79,7 @@ impl GatewayClient {
     ) -> Result<Subscription, GatewayError> {
         let session = parse_session(&session_id)?;
         let handlers = Handlers::from_js(&js_or_undefined(handlers))?;
-        Ok(subscription::start(
-            self.api.clone(),
-            session,
-            handlers,
-            self.retry,
-            self.idle_timeout_ms,
-        ))
+        Ok(subscription::start(&self.mux, session, handlers))
     }
 
     /// The session's current merged metadata (`GET /v1/sessions/{id}`).

@@ -17,6 +17,11 @@ pub struct GatewayError {
     /// `invalid_argument`, `token_unavailable`, `http_{status}` for a body without one.
     pub code: String,
     pub message: String,
+    /// The precise cause under a general `code`, when the gateway gave one (for
+    /// `unauthorized`/`forbidden`: `token_expired`, `session_not_allowed`…).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[tsify(optional)]
+    pub reason: Option<String>,
     /// `true` when retrying cannot help: a subscription stops instead of reconnecting.
     pub fatal: bool,
     /// `Retry-After` of the answer, in milliseconds; a floor for the next reconnection.
@@ -30,6 +35,7 @@ impl GatewayError {
             status,
             code: code.to_owned(),
             message: message.into(),
+            reason: None,
             fatal,
             retry_after_ms: None,
         }
@@ -85,6 +91,16 @@ impl GatewayError {
         }
     }
 
+    /// A refusal a fresh token may cure: the token expired, is invalid or was signed
+    /// with a key the gateway does not know yet.
+    pub fn token_refused(&self) -> bool {
+        self.status == Some(401)
+            && matches!(
+                self.reason.as_deref(),
+                Some("token_expired" | "token_invalid" | "unknown_key")
+            )
+    }
+
     /// The JavaScript `Error` the API hands out, with `status`, `code` and `fatal` set.
     pub fn to_js(&self) -> JsValue {
         let error = js_sys::Error::new(&self.message);
@@ -93,6 +109,9 @@ impl GatewayError {
         set(&error, "status", &status);
         set(&error, "code", &JsValue::from_str(&self.code));
         set(&error, "fatal", &JsValue::from_bool(self.fatal));
+        if let Some(reason) = &self.reason {
+            set(&error, "reason", &JsValue::from_str(reason));
+        }
         error.into()
     }
 }
@@ -144,6 +163,21 @@ mod tests {
         assert_eq!(error.code, "http_502");
         assert_eq!(error.message, "HTTP 502: <html>bad gateway</html>");
         assert_eq!(error.retry_after_ms, Some(3_000));
+    }
+
+    #[test]
+    fn only_a_401_a_new_token_may_cure_is_worth_a_fresh_token() {
+        let refusal = |status, reason: &str| GatewayError {
+            reason: Some(reason.to_owned()),
+            ..GatewayError::from_status(status, None, "", None)
+        };
+        for reason in ["token_expired", "token_invalid", "unknown_key"] {
+            assert!(refusal(401, reason).token_refused(), "{reason}");
+        }
+        assert!(!refusal(401, "token_missing").token_refused());
+        assert!(!refusal(403, "session_not_allowed").token_refused());
+        assert!(!refusal(503, "token_expired").token_refused());
+        assert!(!GatewayError::from_status(401, None, "", None).token_refused());
     }
 
     #[test]

@@ -89,9 +89,8 @@ impl Api {
             headers.push((name, value));
         }
         let response = self
-            .send(call.method, &call.url, &headers, call.body.as_deref(), None)
+            .exchange(call.method, &call.url, &headers, call.body.as_deref(), None)
             .await?;
-        let response = Self::check(response).await?;
         let body = text(&response).await.map_err(|e| {
             GatewayError::network(
                 "reading the answer of ".to_owned() + &call.url + " failed: " + &describe(&e),
@@ -100,21 +99,41 @@ impl Api {
         from_wire(&body, &("the answer of ".to_owned() + &call.url))
     }
 
-    /// Opens a session's SSE stream, resuming after `last_event_id` when given. The
-    /// answer is checked (status) but its body is left to the caller to stream.
+    /// Opens the multiplexed SSE stream (`POST /v1/events`, `body` its JSON). The answer
+    /// is checked (status) but its body is left to the caller to stream.
     pub async fn open_events(
         &self,
-        session: &SessionId,
-        last_event_id: Option<&str>,
+        body: &str,
         signal: &AbortSignal,
     ) -> Result<Response, GatewayError> {
-        let mut headers = vec![("Accept", "text/event-stream")];
-        if let Some(id) = last_event_id {
-            headers.push(("Last-Event-ID", id));
+        let headers = [
+            ("Accept", "text/event-stream"),
+            ("Content-Type", "application/json"),
+        ];
+        let url = self.url("/v1/events");
+        self.exchange("POST", &url, &headers, Some(body), Some(signal))
+            .await
+    }
+
+    /// Sends a request and checks its answer. With a `tokenProvider`, a 401 that a fresh
+    /// token may cure (expired, invalid, unknown key) is retried once, with a token asked
+    /// for anew, before it is final.
+    async fn exchange(
+        &self,
+        method: &str,
+        url: &str,
+        headers: &[(&str, &str)],
+        body: Option<&str>,
+        signal: Option<&AbortSignal>,
+    ) -> Result<Response, GatewayError> {
+        let first = self.send(method, url, headers, body, signal).await?;
+        match Self::check(first).await {
+            Err(error) if error.token_refused() && self.token.refreshes() => {
+                let again = self.send(method, url, headers, body, signal).await?;
+                Self::check(again).await
+            }
+            answer => answer,
         }
-        let url = self.session_url(session, "/events");
-        let response = self.send("GET", &url, &headers, None, Some(signal)).await?;
-        Self::check(response).await
     }
 
     /// Sends one request, with the `Authorization` header when there is a token. An
@@ -168,18 +187,15 @@ impl Api {
             .map(|s| s.saturating_mul(1_000));
         let body = text(&response).await.unwrap_or_default();
         // The gateway's error body: `{"error": {"code": …, "message": …}}`.
-        let error = JSON::parse(&body)
+        let json = JSON::parse(&body)
             .map(|json| field(&json, "error"))
             .unwrap_or(JsValue::UNDEFINED);
-        let detail = field(&error, "code")
+        let detail = field(&json, "code")
             .as_string()
-            .zip(field(&error, "message").as_string());
-        Err(GatewayError::from_status(
-            response.status(),
-            detail,
-            &body,
-            retry_after_ms,
-        ))
+            .zip(field(&json, "message").as_string());
+        let mut error = GatewayError::from_status(response.status(), detail, &body, retry_after_ms);
+        error.reason = field(&json, "reason").as_string();
+        Err(error)
     }
 }
 

@@ -4,11 +4,13 @@
 //! The stream is read with `fetch` rather than the browser's `EventSource`, which cannot
 //! send an `Authorization` header, cannot report the HTTP status of a failure, and
 //! reconnects on its own schedule. Here the SDK owns reconnection: backoff with jitter,
-//! resume by `Last-Event-ID`, stop on fatal statuses, no retries from hidden tabs.
+//! resume by each session's last event id, stop on fatal statuses, no retries from hidden tabs.
 //!
 //! # Layout
 //! - [`client`]: [`GatewayClient`], the JavaScript entry point; one method per endpoint.
-//! - [`subscription`]: [`Subscription`], the reconnecting stream task and its state.
+//! - [`subscription`]: [`Subscription`]: one session's view, state and callbacks.
+//! - `mux`: the one connection (`POST /v1/events`) all subscriptions of a client share;
+//!   it reconnects and resumes every session from its own position.
 //! - `sse`: incremental `text/event-stream` parser.
 //! - `view`: the merged metadata view (snapshots replace, updates merge, deletes remove),
 //!   held as JavaScript values.
@@ -34,6 +36,7 @@ pub mod client;
 mod convert;
 pub mod error;
 mod http;
+mod mux;
 mod options;
 mod sse;
 pub mod subscription;

@@ -28,7 +28,9 @@ export interface GatewayClientOptions {
     baseUrl?: string;
     /** A bearer token, sent as `Authorization: Bearer …` (never in a URL). */
     token?: string;
-    /** Asked for a fresh token before every request and every (re)connection. */
+    /** Asked for a fresh token before every request and every (re)connection, and once
+     *  more when the gateway answers 401 `token_expired`, `token_invalid` or `unknown_key`
+     *  (the request is retried once with it before the error counts). */
     tokenProvider?: () => string | Promise<string>;
     /** Reconnection backoff. */
     reconnect?: ReconnectOptions;

@@ -56,7 +56,7 @@ fn error_fields(error: &JsValue) -> Value {
     assert!(error.is_instance_of::<js_sys::Error>(), "{error:?}");
     let field = |name: &str| to_json(&Reflect::get(error, &name.into()).unwrap());
     json!({
-        "status": field("status"), "code": field("code"),
+        "status": field("status"), "code": field("code"), "reason": field("reason"),
         "message": field("message"), "fatal": field("fatal"),
     })
 }
@@ -564,8 +564,8 @@ async fn the_token_goes_in_a_header_fresh_for_each_attempt() {
         "{token} after {} calls",
         calls.get()
     );
-    let path = hits["path"].as_str().unwrap();
-    assert_eq!(path, "/unavailable/v1/sessions/token-check/events");
+    assert_eq!(hits["method"], "POST");
+    assert_eq!(hits["path"], "/unavailable/v1/events");
 }
 
 /// A 4xx is final: reported once with its status and code, the subscription closes with
@@ -575,7 +575,7 @@ async fn the_token_goes_in_a_header_fresh_for_each_attempt() {
 async fn client_errors_surface_with_status_and_code() {
     let missing = client(json!({ "baseUrl": format!("{}/no-such-prefix", gateway_url()) }));
     let error = fatal_error(&missing, "s1").await;
-    assert_eq!(error["status"], 404);
+    assert_eq!(error["status"], 405, "no stream route there: {error}");
 
     let client = client(json!({ "baseUrl": gateway_url() }));
     let session = unique_session("errors");
@@ -714,4 +714,367 @@ async fn feedback_returns_the_stored_record() {
     assert_eq!(error["status"], Value::Null);
     assert_eq!(error["code"], "invalid_argument");
     assert!(error["message"].as_str().unwrap().contains("idempotencyKy"));
+}
+
+/// A gauge of the gateway's `/metrics` (0 when absent).
+async fn gauge(name: &str) -> f64 {
+    let text = gloo_net::http::Request::get(&format!("{}/metrics", gateway_url()))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or(0.0)
+}
+
+/// The open multiplexed connections and the sessions on them, as the gateway counts them.
+async fn connections() -> (f64, f64) {
+    (
+        gauge("gateway_sse_multiplexed_streams").await,
+        gauge("gateway_sse_multiplexed_sessions").await,
+    )
+}
+
+/// `n` new sessions, each subscribed on `client` with its own recorder.
+fn subscribe_many(
+    client: &GatewayClient,
+    prefix: &str,
+    n: usize,
+) -> (Vec<String>, Vec<Recorder>, Vec<Subscription>) {
+    let sessions: Vec<String> = (0..n)
+        .map(|i| unique_session(&format!("{prefix}{i}")))
+        .collect();
+    let recorders: Vec<Recorder> = sessions.iter().map(|_| Recorder::new()).collect();
+    let subscriptions = sessions
+        .iter()
+        .zip(&recorders)
+        .map(|(session, recorder)| recorder.subscribe(client, session))
+        .collect();
+    (sessions, recorders, subscriptions)
+}
+
+/// Asserts that a subscription's updates are consecutive events of one history: no
+/// event missing, none twice.
+fn assert_consecutive(updates: &[(Value, String)], after: &str) {
+    let mut last = after.to_owned();
+    for (_, id) in updates {
+        assert_eq!(epoch(id), epoch(&last), "{id} after {last}");
+        assert_eq!(
+            seq(id),
+            seq(&last) + 1,
+            "{id} after {last}: a gap or a duplicate"
+        );
+        last = id.clone();
+    }
+}
+
+/// Twenty subscriptions of one client: all live on ONE connection (the gateway counts one
+/// more multiplexed stream, carrying twenty sessions), and each update reaches its own
+/// subscription only.
+#[wasm_bindgen_test]
+async fn twenty_subscriptions_share_one_connection_and_each_gets_only_its_updates() {
+    let client = client(json!({ "baseUrl": gateway_url() }));
+    let (streams_before, sessions_before) = connections().await;
+    let (sessions, recorders, subscriptions) = subscribe_many(&client, "grid", 20);
+    until("twenty live subscriptions", 10_000, || {
+        subscriptions.iter().all(|s| s.state() == "open")
+            && recorders.iter().all(|r| r.seen().snapshots.len() == 1)
+    })
+    .await;
+    let (streams, carried) = connections().await;
+    assert_eq!(
+        streams - streams_before,
+        1.0,
+        "one connection for twenty sessions"
+    );
+    assert_eq!(carried - sessions_before, 20.0);
+
+    for (n, session) in sessions.iter().enumerate() {
+        let update = json!({"operation": "update", "metadata": {"n": n}});
+        publish(&client, session, update).await;
+    }
+    until("each subscription's update", 10_000, || {
+        recorders.iter().all(|r| !r.seen().updates.is_empty())
+    })
+    .await;
+    sleep(300).await;
+    for (n, (session, recorder)) in sessions.iter().zip(&recorders).enumerate() {
+        let seen = recorder.seen();
+        assert_eq!(seen.updates.len(), 1, "{session}: {:?}", seen.updates);
+        assert_eq!(seen.updates[0].0["session_id"], session.as_str());
+        assert_eq!(seen.metadata.last(), Some(&json!({ "n": n })));
+        assert_eq!(seen.state_names(), ["connecting", "open"]);
+        assert!(seen.errors.is_empty(), "{:?}", seen.errors);
+    }
+    for subscription in &subscriptions {
+        subscription.close();
+    }
+    // The debounce, then the connection is aborted; the gateway notices at its next
+    // write (a heartbeat, every 2 s here).
+    let start = js_sys::Date::now();
+    while connections().await != (streams_before, sessions_before) {
+        assert!(
+            js_sys::Date::now() - start < 10_000.0,
+            "the connection stayed open"
+        );
+        sleep(100).await;
+    }
+}
+
+/// Subscriptions are added and closed while updates flow: each reconnection carries every
+/// session's position, so a subscription that stays sees every update exactly once (one
+/// snapshot, then consecutive ids) and a new one starts with its snapshot.
+#[wasm_bindgen_test]
+async fn subscriptions_come_and_go_while_updates_flow_without_loss_or_duplicates() {
+    let client = client(json!({ "baseUrl": gateway_url() }));
+    let names = ["stays", "leaves", "joins", "late"];
+    let sessions: Vec<String> = names.iter().map(|n| unique_session(n)).collect();
+    let recorders: Vec<Recorder> = sessions.iter().map(|_| Recorder::new()).collect();
+    let mut open: Vec<Option<Subscription>> = vec![None, None, None, None];
+    open[0] = Some(recorders[0].subscribe(&client, &sessions[0]));
+    open[1] = Some(recorders[1].subscribe(&client, &sessions[1]));
+    until("the first two snapshots", 10_000, || {
+        recorders[..2].iter().all(|r| r.seen().snapshots.len() == 1)
+    })
+    .await;
+    let mut sent = [0u32; 4];
+    for i in 0..40u32 {
+        match i {
+            8 => open[2] = Some(recorders[2].subscribe(&client, &sessions[2])),
+            16 => open[1].take().unwrap().close(),
+            20 => open[3] = Some(recorders[3].subscribe(&client, &sessions[3])),
+            _ => {}
+        }
+        for (k, session) in sessions.iter().enumerate() {
+            let update = json!({"operation": "update", "metadata": {"i": i}});
+            publish(&client, session, update).await;
+            sent[k] += 1;
+        }
+        if i % 4 == 0 {
+            sleep(30).await; // let reconnections happen between the bursts
+        }
+    }
+    for (k, recorder) in recorders.iter().enumerate() {
+        if k == 1 {
+            continue;
+        }
+        until("the last update", 10_000, || {
+            recorder.seen().metadata.last() == Some(&json!({"i": 39}))
+        })
+        .await;
+    }
+    sleep(300).await;
+    for (k, recorder) in recorders.iter().enumerate() {
+        let seen = recorder.seen();
+        let snapshot = &seen.snapshots[0];
+        assert_eq!(
+            seen.snapshots.len(),
+            1,
+            "{}: resumed, not resynced",
+            names[k]
+        );
+        let start = snapshot["last_event_id"].as_str().unwrap();
+        assert_consecutive(&seen.updates, start);
+        assert!(seen.errors.is_empty(), "{:?}", seen.errors);
+        if k != 1 {
+            // The snapshot plus the updates cover every event sent to the session.
+            assert_eq!(
+                seq(start) + seen.updates.len() as u64,
+                u64::from(sent[k]),
+                "{}",
+                names[k]
+            );
+        }
+    }
+    assert_eq!(recorders[1].seen().state_names().last(), Some(&"closed"));
+    for subscription in open.into_iter().flatten() {
+        subscription.close();
+    }
+}
+
+/// The gateway restarts under ten subscriptions of one client: every one of them is back
+/// on the new connection, resynced (the restarted in-memory gateway has a new history)
+/// and live again, with views equal to the server's.
+#[wasm_bindgen_test]
+async fn every_subscription_resumes_after_a_gateway_restart() {
+    let client = client(json!({ "baseUrl": gateway_url() }));
+    let (sessions, recorders, subscriptions) = subscribe_many(&client, "back", 10);
+    for session in &sessions {
+        publish(
+            &client,
+            session,
+            json!({"operation": "update", "metadata": {"at": "before"}}),
+        )
+        .await;
+    }
+    until("every first update", 10_000, || {
+        recorders
+            .iter()
+            .all(|r| r.seen().metadata.last() == Some(&json!({"at": "before"})))
+    })
+    .await;
+
+    control(
+        "POST",
+        &format!("/restart?session={}&key=at&value=during", sessions[0]),
+    )
+    .await;
+    until("every subscription back", 30_000, || {
+        recorders.iter().all(|r| r.seen().snapshots.len() == 2)
+            && subscriptions.iter().all(|s| s.state() == "open")
+    })
+    .await;
+    for session in &sessions {
+        publish(
+            &client,
+            session,
+            json!({"operation": "update", "metadata": {"next": 1}}),
+        )
+        .await;
+    }
+    for (session, subscription) in sessions.iter().zip(&subscriptions) {
+        let server = resolve(client.get_snapshot(session.clone())).await.unwrap();
+        until("the view to match the server's", 10_000, || {
+            metadata(subscription) == server["metadata"]
+        })
+        .await;
+    }
+    assert_eq!(
+        metadata(&subscriptions[0]),
+        json!({"at": "during", "next": 1})
+    );
+    assert_eq!(
+        connections().await,
+        (1.0, 10.0),
+        "one connection on the new gateway"
+    );
+    for (recorder, subscription) in recorders.iter().zip(&subscriptions) {
+        let seen = recorder.seen();
+        assert!(
+            seen.state_names().contains(&"reconnecting"),
+            "{:?}",
+            seen.states
+        );
+        assert!(
+            seen.errors.iter().all(|e| e["fatal"] == false),
+            "{:?}",
+            seen.errors
+        );
+        subscription.close();
+    }
+}
+
+/// A token that covers only some of a client's sessions: those stream on, and each of
+/// the others ends alone with a final 403 `forbidden` (`session_not_allowed`), as the
+/// gateway's `refused` event says.
+#[wasm_bindgen_test]
+async fn a_token_covering_some_sessions_keeps_those_and_refuses_the_others() {
+    let (a, b, c) = (
+        unique_session("mine"),
+        unique_session("mine"),
+        unique_session("theirs"),
+    );
+    let grant = control("GET", &format!("/token?session={a}&session={b}")).await;
+    let url = grant["url"].as_str().unwrap();
+    let reader = client(json!({ "baseUrl": url, "token": grant["token"] }));
+    let recorders = [Recorder::new(), Recorder::new(), Recorder::new()];
+    let subscriptions: Vec<Subscription> = [&a, &b, &c]
+        .iter()
+        .zip(&recorders)
+        .map(|(session, recorder)| recorder.subscribe(&reader, session))
+        .collect();
+    until("the refusal", 10_000, || {
+        subscriptions[2].state() == "closed"
+    })
+    .await;
+    until("two snapshots", 10_000, || {
+        recorders[..2].iter().all(|r| r.seen().snapshots.len() == 1)
+    })
+    .await;
+    {
+        let refused = recorders[2].seen();
+        assert_eq!(refused.errors.len(), 1);
+        let error = &refused.errors[0];
+        assert_eq!(
+            (error["status"].clone(), error["code"].clone()),
+            (json!(403), json!("forbidden"))
+        );
+        assert_eq!(error["reason"], "session_not_allowed");
+        assert_eq!(error["fatal"], true);
+        assert!(refused.snapshots.is_empty());
+    }
+    let publisher_grant =
+        control("GET", &format!("/token?session={a}&session={b}&publish=1")).await;
+    let publisher = client(json!({ "baseUrl": url, "token": publisher_grant["token"] }));
+    publish(
+        &publisher,
+        &b,
+        json!({"operation": "update", "metadata": {"still": "live"}}),
+    )
+    .await;
+    until("the update of a covered session", 10_000, || {
+        recorders[1].seen().metadata.last() == Some(&json!({"still": "live"}))
+    })
+    .await;
+    for recorder in &recorders[..2] {
+        assert_eq!(recorder.seen().state_names(), ["connecting", "open"]);
+        assert!(recorder.seen().errors.is_empty());
+    }
+    for subscription in &subscriptions {
+        subscription.close();
+    }
+}
+
+/// With a `tokenProvider`, a 401 a fresh token may cure (`token_expired`) is retried
+/// once with a new token before it counts: an expired first token opens the stream
+/// without an error; a provider that only has expired tokens ends in a final 401 after
+/// exactly two requests.
+#[wasm_bindgen_test]
+async fn an_expired_token_is_refreshed_once_before_the_error_is_final() {
+    let session = unique_session("refresh");
+    let expired = control("GET", &format!("/token?session={session}&expired=1")).await;
+    let valid = control("GET", &format!("/token?session={session}")).await;
+    let url = expired["url"].as_str().unwrap().to_owned();
+    let provider_client = |tokens: Vec<Value>| {
+        let calls = Rc::new(std::cell::Cell::new(0usize));
+        let counter = calls.clone();
+        let provider = Closure::<dyn FnMut() -> JsValue>::new(move || {
+            let n = counter.get();
+            counter.set(n + 1);
+            JsValue::from(tokens[n.min(tokens.len() - 1)].as_str().unwrap())
+        });
+        let options = to_js(&json!({ "baseUrl": url }));
+        Reflect::set(&options, &"tokenProvider".into(), &provider.into_js_value()).unwrap();
+        (
+            GatewayClient::new(Some(options.unchecked_into())).unwrap(),
+            calls,
+        )
+    };
+
+    let (client, calls) = provider_client(vec![expired["token"].clone(), valid["token"].clone()]);
+    let recorder = Recorder::new();
+    let subscription = recorder.subscribe(&client, &session);
+    until("the snapshot", 10_000, || {
+        recorder.seen().snapshots.len() == 1
+    })
+    .await;
+    assert_eq!(calls.get(), 2, "one refusal, one fresh token");
+    assert!(
+        recorder.seen().errors.is_empty(),
+        "{:?}",
+        recorder.seen().errors
+    );
+    assert_eq!(recorder.seen().state_names(), ["connecting", "open"]);
+    subscription.close();
+
+    let (client, calls) = provider_client(vec![expired["token"].clone()]);
+    let error = fatal_error(&client, &session).await;
+    assert_eq!(
+        (error["status"].clone(), error["reason"].clone()),
+        (json!(401), json!("token_expired"))
+    );
+    assert_eq!(calls.get(), 2, "asked once more, then final");
 }

@@ -9,13 +9,17 @@ that always fails. Endpoints:
       Kills the gateway (SIGKILL, as in a crash), starts it again on the same port, waits
       until it answers, then publishes {K: V} to session S straight to the gateway, before
       the browser's SDK can reconnect. Answers {"published": PublishResponse}.
-  GET  /unavailable/...   Always `503 service_unavailable` in the gateway's error format
+  GET|POST /unavailable/...  Always `503 service_unavailable` in the gateway's error format
                           (a stand-in for a gateway whose backend is down); counted, and
-                          the last request's path and Authorization header are kept.
-  GET  /token?session=S   {"url": <the second gateway, AUTH_JWT_SECRET set>, "token": <HS256
-                          JWT for session S, valid 10 minutes>} (with --auth-gateway-port)
+                          the last request's method, path and Authorization header are kept.
+  GET  /token?session=S[&session=T…][&publish=1][&expired=1]
+                          {"url": <the second gateway, AUTH_JWT_SECRET set>, "token": <HS256
+                          JWT for those sessions, valid 10 minutes (expired two minutes ago
+                          with `expired=1`), allowed to publish with `publish=1`>}
+                          (with --auth-gateway-port)
   GET  /hits              {"unavailable": <requests so far to /unavailable/...>,
-                           "path": <last path and query>, "authorization": <last header>}
+                           "method": <last method>, "path": <last path and query>,
+                           "authorization": <last header>}
 
 Usage: control.py --gateway BIN --gateway-port PORT --auth-gateway-port PORT --state-dir DIR
 Writes DIR/control.port when ready; stops the gateway when it exits (SIGTERM/SIGINT).
@@ -51,8 +55,14 @@ class Gateway:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self):
-        # Short heartbeats so that the SDK's idle watchdog is exercised by real pings.
-        env = dict(os.environ, LISTEN_ADDR=f"127.0.0.1:{self.port}", HEARTBEAT_SECONDS="2")
+        # Short heartbeats so that the SDK's idle watchdog is exercised by real pings; no
+        # POST rate limit, as the tests publish hundreds of updates from one address.
+        env = dict(
+            os.environ,
+            LISTEN_ADDR=f"127.0.0.1:{self.port}",
+            HEARTBEAT_SECONDS="2",
+            POST_RATE_PER_MINUTE="0",
+        )
         env.update(self.extra_env)
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen([self.binary], env=env, stdout=log, stderr=log)
@@ -123,24 +133,34 @@ def handler(gateway, auth_gateway, hits):
         def do_OPTIONS(self):
             self.answer(204, {})
 
+        def unavailable(self):
+            hits["unavailable"] += 1
+            hits["method"] = self.command
+            hits["path"] = self.path
+            hits["authorization"] = self.headers.get("Authorization")
+            error = {"code": "service_unavailable", "message": "backend down (test stand-in)"}
+            return self.answer(503, {"error": error})
+
         def do_GET(self):
             path = urlsplit(self.path).path
             if path.startswith("/unavailable/"):
-                hits["unavailable"] += 1
-                hits["path"] = self.path
-                hits["authorization"] = self.headers.get("Authorization")
-                error = {"code": "service_unavailable", "message": "backend down (test stand-in)"}
-                return self.answer(503, {"error": error})
+                return self.unavailable()
             if path == "/hits":
                 return self.answer(200, hits)
             if path == "/token" and auth_gateway:
-                session = parse_qs(urlsplit(self.path).query)["session"][0]
-                token = jwt({"exp": int(time.time()) + 600, "sessions": [session]})
-                return self.answer(200, {"url": auth_gateway.url, "token": token})
+                query = parse_qs(urlsplit(self.path).query)
+                lifetime = -120 if query.get("expired") else 600
+                claims = {"exp": int(time.time()) + lifetime, "sessions": query["session"]}
+                if query.get("publish"):
+                    claims["publish"] = True
+                return self.answer(200, {"url": auth_gateway.url, "token": jwt(claims)})
             self.answer(404, {"error": {"code": "not_found", "message": path}})
 
         def do_POST(self):
             url = urlsplit(self.path)
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            if url.path.startswith("/unavailable/"):
+                return self.unavailable()
             if url.path != "/restart":
                 return self.answer(404, {"error": {"code": "not_found", "message": url.path}})
             query = {k: v[0] for k, v in parse_qs(url.query).items()}
@@ -168,7 +188,7 @@ def main():
         log = os.path.join(args.state_dir, "auth-gateway.log")
         auth_gateway = Gateway(args.gateway, args.auth_gateway_port, log, {"AUTH_JWT_SECRET": JWT_SECRET})
         auth_gateway.start()
-    hits = {"unavailable": 0, "path": None, "authorization": None}
+    hits = {"unavailable": 0, "method": None, "path": None, "authorization": None}
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler(gateway, auth_gateway, hits))
 
     def stop_gateways():

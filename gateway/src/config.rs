@@ -210,6 +210,11 @@ pub struct Config {
     #[arg(long, env = "MAX_STREAMS", default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_streams: u32,
 
+    /// Sessions one multiplexed stream (`/v1/events`) may carry; more:
+    /// `400`/`422 too_many_sessions`.
+    #[arg(long, env = "MAX_SESSIONS_PER_STREAM", default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub max_sessions_per_stream: u32,
+
     /// Publish and feedback POSTs per client IP address per minute (sustained rate);
     /// over it: `429 rate_limited` with `Retry-After`. 0 disables the limit.
     #[arg(long, env = "POST_RATE_PER_MINUTE", default_value_t = 600)]

@@ -45,6 +45,11 @@ pub const SSE_SUBSCRIBERS: &str = "gateway_sse_subscribers";
 pub const SSE_OPENED: &str = "gateway_sse_streams_opened_total";
 /// SSE streams closed, by `reason` (`client_gone` | `shutdown` | `backend_unavailable`).
 pub const SSE_CLOSED: &str = "gateway_sse_streams_closed_total";
+/// Open multiplexed SSE connections (`/v1/events`); each holds one stream slot.
+pub const SSE_MULTIPLEXED_STREAMS: &str = "gateway_sse_multiplexed_streams";
+/// Sessions carried by the open multiplexed connections (each also counts in
+/// `gateway_sse_subscribers`).
+pub const SSE_MULTIPLEXED_SESSIONS: &str = "gateway_sse_multiplexed_sessions";
 /// Subscribers caught up from the history or resynced with a snapshot, by `reason`
 /// (`lagged` | `gap` | `redis_recovered`).
 pub const SSE_RESYNCS: &str = "gateway_sse_resyncs_total";

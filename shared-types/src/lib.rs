@@ -9,6 +9,7 @@
 //! - [`timestamp`]: parsing of the producer's naive ISO-8601 times and RFC 3339.
 //! - [`metadata`]: the SQS metadata message and the HTTP publish body.
 //! - [`events`]: SSE event ids and payloads (`snapshot`, `metadata`).
+//! - [`multiplex`]: several sessions on one stream: tagged ids, positions, the POST body.
 //! - [`feedback`]: feedback input, stored records and pages.
 //! - [`info`]: what `GET /v1/info` says about the server.
 //! - [`error`]: the JSON error body every endpoint answers with.
@@ -18,6 +19,7 @@ pub mod events;
 pub mod feedback;
 pub mod info;
 pub mod metadata;
+pub mod multiplex;
 pub mod session_id;
 pub mod timestamp;
 
@@ -29,4 +31,5 @@ pub use feedback::{
 };
 pub use info::{AuthMode, ServerInfo};
 pub use metadata::{Metadata, MetadataMessage, Operation, PublishRequest, PublishResponse};
+pub use multiplex::{EventsRequest, RefusedEvent, EVENT_REFUSED};
 pub use session_id::{SessionId, SessionIdError};

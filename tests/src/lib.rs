@@ -289,15 +289,22 @@ pub struct SseStream {
 impl SseStream {
     /// Opens the stream; panics unless the answer is `200 text/event-stream`.
     pub async fn connect(url: &str, last_event_id: Option<&str>) -> Self {
-        use eventsource_stream::Eventsource;
         let mut request = reqwest::Client::new().get(url);
         if let Some(id) = last_event_id {
             request = request.header("Last-Event-ID", id);
         }
+        Self::open(request).await
+    }
+
+    /// Sends `request` (any method, headers, body) and reads its answer as a stream;
+    /// panics unless the answer is `200 text/event-stream`.
+    pub async fn open(request: reqwest::RequestBuilder) -> Self {
+        use eventsource_stream::Eventsource;
         let response = request
             .send()
             .await
             .expect("connecting to the SSE endpoint");
+        let url = response.url().to_string();
         assert_eq!(response.status(), 200, "SSE status for {url}");
         let content_type = response.headers()["content-type"]
             .to_str()

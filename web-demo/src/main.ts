@@ -1,17 +1,20 @@
 // QA page of Session Gateway: watch one session live, send feedback, publish test updates.
 //
 // Layout: `connection` (subscribe + badge), `status` (live metadata), `eventlog`,
+// `grid` (many sessions at once),
 // `feedback` and `publish` (the two forms), `dom` (helpers). All gateway traffic goes
 // through the `@session-gateway/client` SDK.
 //
 // URL parameters: `?session=ID` fills the session field and connects at once (a link QA
-// can share); `?gateway=URL` talks to another gateway than the one serving the page.
+// can share); `?grid=a,b,c` watches those sessions in the grid (`grid`); `?gateway=URL`
+// talks to another gateway than the one serving the page.
 
 import "./style.css";
 import { GatewayClient, type ServerInfo } from "@session-gateway/client";
 import { SessionWatch } from "./connection";
 import { asGatewayError, byId, describeError } from "./dom";
 import { EventLog } from "./eventlog";
+import { GridWatch, parseSessionList } from "./grid";
 import { setupFeedback } from "./feedback";
 import { setPublishAllowed, setupPublish } from "./publish";
 import { StatusPanel } from "./status";
@@ -74,4 +77,26 @@ const initial = params.get("session");
 if (initial) {
   sessionInput.value = initial;
   byId<HTMLFormElement>("connect-form").requestSubmit();
+}
+
+const grid = new GridWatch();
+const gridInput = byId<HTMLTextAreaElement>("grid-sessions");
+byId<HTMLFormElement>("grid-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  const sessions = parseSessionList(gridInput.value);
+  if (sessions.length === 0) {
+    gridInput.focus();
+    return;
+  }
+  const url = new URL(location.href);
+  url.searchParams.set("grid", sessions.join(","));
+  history.replaceState(null, "", url);
+  grid.watch(currentClient(), sessions);
+});
+byId("grid-stop").addEventListener("click", () => grid.stop());
+
+const initialGrid = params.get("grid");
+if (initialGrid) {
+  gridInput.value = parseSessionList(initialGrid).join(", ");
+  byId<HTMLFormElement>("grid-form").requestSubmit();
 }

@@ -236,4 +236,43 @@ describe("QA demo page", () => {
     assert.equal(await page.textContent("#status-empty"), "Not connected: see the error above.");
     await screenshot(page, "11-error");
   });
+
+  test("grid mode watches 20 sessions on one connection, each update on its own tile", async () => {
+    const ids = Array.from({ length: 20 }, (_, i) => `${session}-grid-${i}`);
+    await page.getByLabel(/Sessions to watch/).fill(ids.join(", "));
+    await page.getByRole("button", { name: "Watch all" }).click();
+    await page.waitForFunction(
+      (n) => document.querySelectorAll('#grid-tiles .tile[data-state="open"]').length === n,
+      ids.length,
+      { timeout: 15000 },
+    );
+    assert.equal(await page.textContent("#grid-summary"), "20 of 20 sessions live, on one connection");
+    // One connection, counted by the gateway: one multiplexed stream carrying 20 sessions.
+    const metrics = await (await fetch(`${stack.gateway.url}/metrics`)).text();
+    const gauge = (name) => Number(metrics.match(new RegExp(`^${name} (\\S+)$`, "m"))?.[1]);
+    assert.equal(gauge("gateway_sse_multiplexed_streams"), 1, metrics);
+    assert.equal(gauge("gateway_sse_multiplexed_sessions"), 20);
+
+    for (const [i, id] of ids.entries()) {
+      const response = await fetch(`${stack.gateway.url}/v1/sessions/${id}/metadata`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ operation: "update", metadata: { status: `tile ${i}` } }),
+      });
+      assert.equal(response.status, 202);
+    }
+    // Every tile shows its own update, and only its own.
+    await page.waitForFunction(
+      (want) =>
+        want.every((id, i) => {
+          const tile = document.querySelector(`#grid-tiles .tile[data-session="${id}"]`);
+          return tile?.dataset.values === JSON.stringify({ status: `tile ${i}` });
+        }),
+      ids,
+      { timeout: 15000 },
+    );
+    await screenshot(page, "12-grid");
+    await page.getByRole("button", { name: "Stop" }).click();
+    assert.equal(await page.locator("#grid-tiles .tile").count(), 0);
+  });
 });

@@ -27,6 +27,9 @@ type GuardFn = fn(State<Guard>, Request, Next) -> BoxFuture<'static, Response>;
 pub struct Guard {
     state: AppState,
     scope: Scope,
+    /// Whether the session is the one in the path; `false` for routes that name several
+    /// sessions and check each one themselves ([`authenticated`]).
+    session_in_path: bool,
 }
 
 /// `routes` (from `routes!`) behind [`require`]`(state, scope)`, their OpenAPI operations
@@ -41,6 +44,22 @@ pub fn guarded(
     (schemas, paths, router).map(|r| r.route_layer(require(state, scope)))
 }
 
+/// `routes` behind a check of the token and of `scope`, but of no session: for routes
+/// that name their sessions elsewhere than the path and check each with the request's
+/// [`Principal`] (an extension).
+pub fn authenticated(
+    routes: UtoipaMethodRouter<AppState>,
+    state: &AppState,
+    scope: Scope,
+) -> UtoipaMethodRouter<AppState> {
+    let guard = Guard {
+        state: state.clone(),
+        scope,
+        session_in_path: false,
+    };
+    routes.map(|r| r.route_layer(middleware::from_fn_with_state(guard, check as GuardFn)))
+}
+
 /// A route layer that lets a request through only if its token grants `scope` (on the
 /// session in the path, for per-session scopes): 401 without a valid token, 403 with one
 /// that does not cover the request.
@@ -48,6 +67,7 @@ pub fn require(state: &AppState, scope: Scope) -> RequireLayer {
     let guard = Guard {
         state: state.clone(),
         scope,
+        session_in_path: scope.is_per_session(),
     };
     middleware::from_fn_with_state(guard, check as GuardFn)
 }
@@ -67,7 +87,7 @@ fn check(State(guard): State<Guard>, request: Request, next: Next) -> BoxFuture<
 
 async fn authorize(guard: &Guard, parts: &mut Parts) -> Result<Principal, ApiError> {
     let principal = authenticate(&guard.state, parts).await?;
-    let session = match guard.scope.is_per_session() {
+    let session = match guard.session_in_path {
         true => Some(SessionPath::from_request_parts(parts, &()).await?.0),
         false => None,
     };
@@ -93,9 +113,14 @@ async fn authenticate(state: &AppState, parts: &Parts) -> Result<Principal, ApiE
 
 /// Counts and logs a refusal (its code, never the token) on its way to the client.
 fn refused(error: AuthError) -> ApiError {
+    count_refusal(&error);
+    ApiError::Auth(error)
+}
+
+/// Counts and logs a refusal, for refusals answered otherwise than with an error response.
+pub fn count_refusal(error: &AuthError) {
     tracing::info!(code = error.code(), "request refused: {error}");
     ::metrics::counter!(crate::metrics::AUTH_REFUSED, "code" => error.code()).increment(1);
-    ApiError::Auth(error)
 }
 
 /// The principal of a request if its token is valid, for endpoints that show more to some

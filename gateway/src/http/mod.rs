@@ -1,11 +1,13 @@
 //! The HTTP surface: one shared [`AppState`], one router per concern, merged here.
 //! `serve` is the accept loop (header timeout, client address), `extract` and `guard`
 //! turn bad input and clients over their limits into [`ApiError`]s, `openapi` describes
-//! the routes as they are merged.
+//! the routes as they are merged. `sessions` has the single-session stream, `events` the
+//! multiplexed one; `sse` is the answer both stream with.
 
 pub mod assets;
 mod auth;
 mod error;
+mod events;
 mod extract;
 mod feedback;
 mod guard;
@@ -14,6 +16,7 @@ mod openapi;
 mod ops;
 mod serve;
 mod sessions;
+mod sse;
 
 use std::sync::Arc;
 
@@ -27,7 +30,7 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::services::ServeDir;
 
-pub use auth::{guarded, require, OptionalPrincipal};
+pub use auth::{authenticated, guarded, require, OptionalPrincipal};
 pub use error::ApiError;
 pub use extract::{parse_json, ApiJson, ApiQuery, SessionPath};
 pub use guard::{StreamPermit, WithinRate};
@@ -71,6 +74,7 @@ pub fn router(state: AppState) -> Router {
     };
     let (routes, doc) = openapi::base()
         .merge(sessions::router(&state))
+        .merge(events::router(&state))
         .merge(feedback::router(&state))
         .merge(ops::router(&state))
         .split_for_parts();

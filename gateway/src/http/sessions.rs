@@ -1,12 +1,10 @@
-//! Session endpoints: the SSE stream, the snapshot, and publishing without SQS.
+//! Session endpoints: the SSE stream of one session, the snapshot, and publishing without SQS.
 
-use axum::body::Body;
 use axum::extract::State;
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
 use axum::Json;
 use chrono::Utc;
-use futures::StreamExt;
 use serde::Deserialize;
 use shared_types::{ErrorBody, EventId, PublishRequest, PublishResponse, SessionId, SnapshotEvent};
 use utoipa::IntoParams;
@@ -17,10 +15,7 @@ use super::{
     guarded, ApiError, ApiJson, ApiQuery, AppState, SessionPath, StreamPermit, WithinRate,
 };
 use crate::auth::Scope;
-use crate::hub::{retry_hint, Change, Source};
-
-/// Milliseconds a client should wait before reconnecting, sent as the stream's `retry:`.
-const RETRY_HINT_MS: u64 = 2000;
+use crate::hub::{Change, Source};
 
 pub fn router(state: &AppState) -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -62,37 +57,12 @@ async fn events(
     headers: HeaderMap,
     StreamPermit(slot): StreamPermit,
 ) -> Result<Response, ApiError> {
-    let resume = headers
-        .get("last-event-id")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned)
-        .or(query.last_event_id)
+    let resume = super::sse::resume_from(&headers, query.last_event_id)
         // A malformed id is treated like an unknown one: the client gets a snapshot.
         .and_then(|raw| raw.trim().parse::<EventId>().ok());
-    let mut subscription = state.hub.subscribe(&session_id, resume).await?;
-    subscription.prepend(retry_hint(RETRY_HINT_MS));
-    let stream = subscription
-        .into_stream(state.config.heartbeat(), state.stop.clone())
-        // The stream owns its slot: the place frees when the stream ends, however it ends.
-        .map(move |frame| {
-            let _held = &slot;
-            Ok::<_, std::convert::Infallible>(frame)
-        });
-    Ok((
-        [
-            (
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("text/event-stream"),
-            ),
-            (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
-            (
-                header::HeaderName::from_static("x-accel-buffering"),
-                HeaderValue::from_static("no"),
-            ),
-        ],
-        Body::from_stream(stream),
-    )
-        .into_response())
+    let subscription = state.hub.subscribe(&session_id, resume).await?;
+    let frames = subscription.into_stream(state.config.heartbeat(), state.stop.clone());
+    Ok(super::sse::response(frames, slot))
 }
 
 /// `GET /v1/sessions/{id}`: the merged metadata now.

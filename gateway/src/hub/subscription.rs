@@ -71,11 +71,6 @@ impl Subscription {
         }
     }
 
-    /// Puts `bytes` (e.g. the `retry:` hint) before everything else.
-    pub fn prepend(&mut self, bytes: Bytes) {
-        self.pending.push_front(bytes);
-    }
-
     /// The subscriber's SSE byte stream: ends when `stop` is cancelled, or when the hub's
     /// backend cannot be reached to catch the subscriber up (the client reconnects).
     pub fn into_stream(
