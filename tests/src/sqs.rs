@@ -1,7 +1,7 @@
 //! An SQS queue of the real SQS API server (moto_server) and the producer's messages.
 
 use aws_sdk_sqs::types::QueueAttributeName;
-use serde_json::Value;
+use serde_json::{json, Value};
 
 use crate::{unique, Gateway, Services};
 
@@ -39,6 +39,57 @@ impl Queue {
         }
         let url = request.send().await.unwrap().queue_url.unwrap();
         Self { sqs, url }
+    }
+
+    /// A fresh metadata queue whose redrive policy moves a message to a fresh dead-letter
+    /// queue after `max_receives` receives: `(queue, dlq)`.
+    pub async fn with_dead_letter_queue(
+        services: &Services,
+        visibility: u32,
+        max_receives: u32,
+    ) -> (Self, Self) {
+        let dlq = Self::create(services, 30).await;
+        let redrive = json!({
+            "deadLetterTargetArn": dlq.arn().await,
+            "maxReceiveCount": max_receives.to_string(),
+        });
+        let queue = Self::create_with(
+            services,
+            &unique("metadata"),
+            visibility,
+            &[(QueueAttributeName::RedrivePolicy, redrive.to_string())],
+        )
+        .await;
+        (queue, dlq)
+    }
+
+    /// Receives (and leaves in flight) until `count` bodies arrived or about `seconds`
+    /// passed; the bodies, sorted, so a test compares them with what it sent.
+    pub async fn receive_bodies(&self, count: usize, seconds: u32) -> Vec<String> {
+        let mut bodies = Vec::new();
+        for _ in 0..seconds {
+            let received = self
+                .sqs
+                .receive_message()
+                .queue_url(&self.url)
+                .max_number_of_messages(10)
+                .wait_time_seconds(1)
+                .send()
+                .await
+                .unwrap();
+            bodies.extend(
+                received
+                    .messages
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter_map(|m| m.body),
+            );
+            if bodies.len() >= count {
+                break;
+            }
+        }
+        bodies.sort();
+        bodies
     }
 
     pub async fn send(&self, body: &str) {

@@ -5,7 +5,6 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use aws_sdk_sqs::types::QueueAttributeName;
 use e2e_tests::sns::TopicTap;
 use e2e_tests::sqs::{producer_message, Queue};
 use e2e_tests::{feedback, unique, Gateway, Services, SseStream};
@@ -51,15 +50,7 @@ fn events_url(gateway: &Gateway, session: &str) -> String {
 #[tokio::test]
 async fn metrics_after_a_scripted_run_are_exact() {
     let services = Services::from_env();
-    let dlq = Queue::create(&services, 30).await;
-    let redrive = json!({"deadLetterTargetArn": dlq.arn().await, "maxReceiveCount": "2"});
-    let queue = Queue::create_with(
-        &services,
-        &unique("metadata"),
-        1,
-        &[(QueueAttributeName::RedrivePolicy, redrive.to_string())],
-    )
-    .await;
+    let (queue, dlq) = Queue::with_dead_letter_queue(&services, 1, 2).await;
     let good = TopicTap::create(&services, &unique("good")).await;
     let gateway = queue
         .gateway_with(

@@ -6,7 +6,6 @@
 
 use std::time::Duration;
 
-use aws_sdk_sqs::types::QueueAttributeName;
 use chrono::{SecondsFormat, TimeDelta, Utc};
 use e2e_tests::app::App;
 use e2e_tests::sqs::{producer_message, Queue};
@@ -207,15 +206,7 @@ async fn far_future_timestamps_are_refused_over_http() {
 async fn far_future_and_overfilling_sqs_messages_go_to_the_dead_letter_queue() {
     let services = Services::from_env();
     for backend in backends() {
-        let dlq = Queue::create(&services, 30).await;
-        let redrive = json!({"deadLetterTargetArn": dlq.arn().await, "maxReceiveCount": "1"});
-        let queue = Queue::create_with(
-            &services,
-            &unique("metadata"),
-            1,
-            &[(QueueAttributeName::RedrivePolicy, redrive.to_string())],
-        )
-        .await;
+        let (queue, dlq) = Queue::with_dead_letter_queue(&services, 1, 1).await;
         let mut env = vec![
             ("SQS_WAIT_SECONDS", "1".to_owned()),
             ("MAX_SESSION_KEYS", "2".to_owned()),
@@ -243,29 +234,7 @@ async fn far_future_and_overfilling_sqs_messages_go_to_the_dead_letter_queue() {
             json!({"status": "ok"})
         );
 
-        let mut dead = Vec::new();
-        for _ in 0..30 {
-            let received = dlq
-                .sqs
-                .receive_message()
-                .queue_url(&dlq.url)
-                .max_number_of_messages(10)
-                .wait_time_seconds(1)
-                .send()
-                .await
-                .unwrap();
-            dead.extend(
-                received
-                    .messages
-                    .unwrap_or_default()
-                    .into_iter()
-                    .filter_map(|m| m.body),
-            );
-            if dead.len() >= 2 {
-                break;
-            }
-        }
-        dead.sort();
+        let dead = dlq.receive_bodies(2, 30).await;
         let mut expected = vec![future.clone(), overfilling.clone()];
         expected.sort();
         assert_eq!(dead, expected, "{backend:?}");

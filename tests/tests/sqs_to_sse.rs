@@ -235,15 +235,7 @@ fn epoch_of(snapshot: &Value) -> String {
 #[tokio::test]
 async fn malformed_messages_stay_for_the_dead_letter_queue() {
     let services = Services::from_env();
-    let dlq = Queue::create(&services, 30).await;
-    let redrive = json!({"deadLetterTargetArn": dlq.arn().await, "maxReceiveCount": "2"});
-    let queue = Queue::create_with(
-        &services,
-        &unique("metadata"),
-        1,
-        &[(QueueAttributeName::RedrivePolicy, redrive.to_string())],
-    )
-    .await;
+    let (queue, dlq) = Queue::with_dead_letter_queue(&services, 1, 2).await;
     let gateway = queue.gateway(&services).await;
     let session = unique("session");
     let mut stream = SseStream::connect(&events_url(&gateway, &session), None).await;
@@ -270,29 +262,7 @@ async fn malformed_messages_stay_for_the_dead_letter_queue() {
         json!({"status": "ok"})
     );
 
-    let mut dead = Vec::new();
-    for _ in 0..40 {
-        let received = dlq
-            .sqs
-            .receive_message()
-            .queue_url(&dlq.url)
-            .max_number_of_messages(10)
-            .wait_time_seconds(1)
-            .send()
-            .await
-            .unwrap();
-        dead.extend(
-            received
-                .messages
-                .unwrap_or_default()
-                .into_iter()
-                .filter_map(|m| m.body),
-        );
-        if dead.len() >= malformed.len() {
-            break;
-        }
-    }
-    dead.sort();
+    let dead = dlq.receive_bodies(malformed.len(), 40).await;
     let mut expected = malformed.to_vec();
     expected.sort();
     assert_eq!(
