@@ -57,7 +57,7 @@ pub fn router(state: &AppState) -> OpenApiRouter<AppState> {
         (status = 400, description = "`invalid_session_id`, `no_sessions`, `duplicate_session`, `too_many_sessions`, `invalid_query`", body = ErrorBody),
         (status = 401, description = "`unauthorized`: no valid token", body = ErrorBody),
         (status = 403, description = "`forbidden`: the token lacks `subscribe` or covers none of the sessions", body = ErrorBody),
-        (status = 429, description = "`too_many_streams`: this client holds `MAX_STREAMS_PER_CLIENT` streams; `Retry-After`", body = ErrorBody),
+        (status = 429, description = "`too_many_streams`: this client address holds `MAX_STREAMS_PER_CLIENT` streams, or this token subject `MAX_STREAMS_PER_PRINCIPAL`; `Retry-After`", body = ErrorBody),
         (status = 503, description = "`too_many_streams`: the gateway holds `MAX_STREAMS` streams; `Retry-After`", body = ErrorBody),
     )
 )]
@@ -97,7 +97,7 @@ async fn events_get(
         (status = 413, description = "`payload_too_large`: over `MAX_BODY_BYTES`", body = ErrorBody),
         (status = 415, description = "`unsupported_media_type`", body = ErrorBody),
         (status = 422, description = "`invalid_body`, `invalid_session_id`, `no_sessions`, `duplicate_session`, `too_many_sessions`", body = ErrorBody),
-        (status = 429, description = "`too_many_streams`: this client holds `MAX_STREAMS_PER_CLIENT` streams; `Retry-After`", body = ErrorBody),
+        (status = 429, description = "`too_many_streams`: this client address holds `MAX_STREAMS_PER_CLIENT` streams, or this token subject `MAX_STREAMS_PER_PRINCIPAL`; `Retry-After`", body = ErrorBody),
         (status = 503, description = "`too_many_streams`: the gateway holds `MAX_STREAMS` streams; `Retry-After`", body = ErrorBody),
     )
 )]
