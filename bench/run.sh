@@ -290,8 +290,9 @@ cp "${BENCH_BIN_DIR:-$CARGO_TARGET_DIR/release}"/{gateway,loadgen} "$work/bin/"
 
 fanout_subs=$(scaled 5000) sessions_n=$(scaled 10000) sessions_rate=$(scaled 5000)
 idle_subs=$(scaled 50000) storm_subs=$(scaled 5000)
-# Enough loopback source addresses for the idle connections, at most 20 000 on each.
-idle_addrs=$((idle_subs / 20000 + 1))
+# Enough loopback source addresses for the idle connections, at most 10 000 on each (an
+# address has ~28 000 ephemeral ports, and the previous repeat's are in TIME_WAIT).
+idle_addrs=$((idle_subs / 10000 + 1))
 for name in $scenarios; do
   case $name in
     # (a) One session, many subscribers: pure fan-out, open-loop at 10 events/s.

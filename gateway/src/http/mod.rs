@@ -1,7 +1,8 @@
 //! The HTTP surface: one shared [`AppState`], one router per concern, merged here.
-//! `serve` is the accept loop (header timeout, client address), `extract` and `guard`
-//! turn bad input and clients over their limits into [`ApiError`]s, `openapi` describes
-//! the routes as they are merged.
+//! `serve` is the accept loop (header timeout, client address) and `stream_conn` its lean
+//! path for SSE streams, `trace` the request spans, `extract` and `guard` turn bad input
+//! and clients over their limits into [`ApiError`]s, `openapi` describes the routes as
+//! they are merged.
 
 mod auth;
 mod error;
@@ -12,6 +13,8 @@ mod openapi;
 mod ops;
 mod serve;
 mod sessions;
+mod stream_conn;
+mod trace;
 
 use std::sync::Arc;
 
@@ -23,7 +26,6 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use tokio_util::sync::CancellationToken;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::services::ServeDir;
-use tower_http::trace::TraceLayer;
 
 pub use auth::{guarded, require, OptionalPrincipal};
 pub use error::ApiError;
@@ -79,7 +81,7 @@ pub fn router(state: AppState) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(state.config.max_body_bytes))
         .layer(cors(&state.config.cors_allowed_origins))
-        .layer(TraceLayer::new_for_http().make_span_with(request_span))
+        .layer(trace::RequestTrace)
         .with_state(state)
 }
 
@@ -93,11 +95,6 @@ async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
         "method_not_allowed",
         format!("{method} is not allowed on {}", uri.path()),
     )
-}
-
-/// The request's span: method and path only, so tokens in query strings stay out of logs.
-fn request_span(request: &axum::http::Request<axum::body::Body>) -> tracing::Span {
-    tracing::info_span!("request", method = %request.method(), path = %request.uri().path())
 }
 
 /// Cross-origin access: none by default; listed origins with credentials (the auth
