@@ -28,7 +28,9 @@ fuzz SECONDS="600":
 test-openapi:
     bash scripts/test-openapi.sh
 
-# Fan-out benchmark against Nchan and Pushpin (results go in BENCHMARKS.md by hand).
+# Benchmark against Nchan and Pushpin: scenarios (a)–(e) of BENCHMARKS.md, repeated,
+# pinned; prints the tables (they go in BENCHMARKS.md by hand). Settings are bench/run.sh's
+# BENCH_* variables, e.g. `BENCH_SCALE=0.05 BENCH_SECONDS=3 BENCH_REPEATS=1 just bench`.
 bench:
     bash bench/run.sh
 

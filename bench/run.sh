@@ -1,27 +1,55 @@
 #!/usr/bin/env bash
-# Benchmarks Session Gateway against Nchan and Pushpin with the same load, on loopback.
-# Targets: `gateway` (one node, in-memory hub), `gateway-redis` (two nodes on one Redis,
-# subscribers spread over both), `nchan`, `pushpin`. The `redis-memory` scenario measures
-# what a session and an event cost in Redis.
+# Benchmarks Session Gateway against Nchan and Pushpin with the same load, on loopback
+# (`just bench` runs this). Scenarios (BENCHMARKS.md has their tables):
+#   fanout    (a) 1 session × 5 000 subscribers, 10 events/s
+#   sessions  (b) 10 000 sessions × 1 subscriber, 5 000 publishes/s
+#   idle      (c) 50 000 idle SSE connections: memory (PSS) per connection
+#   storm     (d) 1 session × 5 000 subscribers that all drop at once and resume with
+#                 Last-Event-ID while 20 events/s keep flowing
+# and (e): fanout, sessions (and storm) on two gateway nodes sharing Redis (target
+# gateway-redis). Optional: burst, sqs, redis-memory (the older single measurements).
 #
-#   bench/run.sh                # every scenario against every target, prints a markdown report
-#   BENCH_TARGETS="gateway nchan" bench/run.sh   # a subset of the targets
-#   BENCH_SCENARIOS="fanout sqs" bench/run.sh    # a subset of the scenarios
+#   bench/run.sh                                  # everything, BENCH_REPEATS times
+#   BENCH_SCALE=0.05 BENCH_SECONDS=3 BENCH_REPEATS=1 bench/run.sh   # a smoke run
+#   BENCH_TARGETS="gateway nchan" BENCH_SCENARIOS="idle" bench/run.sh
 #   BENCH_BIN_DIR=DIR bench/run.sh   # prebuilt release `gateway` and `loadgen`, no build
+#   BENCH_RECORDS=FILE               # keep every run's JSON record (loadgen --summarize FILE)
+#   BENCH_PIN=0                      # do not pin (default: the target on the first half of
+#                                    # the cores, the load generator on the second half)
 #
 # It installs the peers from Debian when missing (apt-get, idempotent), builds the gateway
 # and the load generator in release mode, starts each target on a free 127.0.0.1 port
-# for each scenario (fresh process, so CPU and peak RSS belong to that scenario alone),
-# and stops everything it started on exit. A full run takes about 5 minutes on 2 cores.
-# The load generator shares the machine with the target: see BENCHMARKS.md.
+# for each run (fresh process, so CPU and memory belong to that run alone), alternates
+# the targets within each repeat, and stops everything it started on exit. A run with a
+# gap, duplicate, reordered or missing event, or a broken stream, is marked failed.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$root/target}
 targets=${BENCH_TARGETS:-gateway gateway-redis nchan pushpin}
-scenarios=${BENCH_SCENARIOS:-fanout sessions burst sessions-burst sqs redis-memory}
+scenarios=${BENCH_SCENARIOS:-fanout sessions idle storm}
+repeats=${BENCH_REPEATS:-3}
+scale=${BENCH_SCALE:-1}
+seconds=${BENCH_SECONDS:-10}
 work=$(mktemp -d /tmp/session-gateway-bench.XXXXXX)
+records=${BENCH_RECORDS:-$work/records.jsonl}
 started=()
+
+# Pinning: the target's processes on the first half of the cores, the load generator on
+# the other half, so neither steals the other's CPU (with 2 cores: one each).
+cores=$(nproc)
+if [ "${BENCH_PIN:-1}" != 0 ] && [ "$cores" -ge 2 ] && command -v taskset >/dev/null; then
+  half=$((cores / 2))
+  target_cpus="0-$((half - 1))" client_cpus="$half-$((cores - 1))"
+  on_target=(taskset -c "$target_cpus") on_client=(taskset -c "$client_cpus")
+  pinning="target on CPU $target_cpus, load generator on CPU $client_cpus (taskset)"
+else
+  on_target=() on_client=()
+  pinning="not pinned"
+fi
+
+# n × BENCH_SCALE, at least 1.
+scaled() { python3 -c "import sys; print(max(1, round($1 * float(sys.argv[1]))))" "$scale"; }
 
 cleanup() {
   for pid in "${started[@]}"; do
@@ -87,9 +115,9 @@ start_gateway() { # [VAR=value ...] extra environment
   local port
   port=$(free_port)
   # The load generator is one client address: lift the per-client limits it would hit.
-  env -i PATH="$PATH" LISTEN_ADDR="127.0.0.1:$port" RUST_LOG=warn \
+  "${on_target[@]}" env -i PATH="$PATH" LISTEN_ADDR="127.0.0.1:$port" RUST_LOG=warn \
     MAX_STREAMS_PER_CLIENT=1000000 MAX_STREAMS=1000000 POST_RATE_PER_MINUTE=0 "$@" \
-    "$work/bin/gateway" >"$work/gateway.log" 2>&1 &
+    "$work/bin/gateway" >>"$work/gateway.log" 2>&1 &
   started+=($!)
   wait_for_port "$port" gateway
   url="http://127.0.0.1:$port" extra=() pids=$!
@@ -101,7 +129,7 @@ start_gateway() { # [VAR=value ...] extra environment
 start_gateway-redis() {
   local redis_port first second
   redis_port=$(free_port)
-  redis-server --port "$redis_port" --bind 127.0.0.1 --save '' --appendonly no \
+  "${on_target[@]}" redis-server --port "$redis_port" --bind 127.0.0.1 --save '' --appendonly no \
     >"$work/redis.log" 2>&1 &
   started+=($!)
   local redis=$!
@@ -137,7 +165,7 @@ start_nchan() {
   port=$(free_port)
   rm -rf "$prefix" && mkdir -p "$prefix/tmp"
   sed "s/__PORT__/$port/" "$root/bench/nchan.conf" >"$prefix/nginx.conf"
-  nginx -p "$prefix/" -c "$prefix/nginx.conf" -e stderr 2>"$work/nginx.log" &
+  "${on_target[@]}" nginx -p "$prefix/" -c "$prefix/nginx.conf" -e stderr 2>>"$work/nginx.log" &
   started+=($!)
   wait_for_port "$port" nginx
   local master=$!
@@ -153,7 +181,7 @@ start_pushpin() {
   local port publish_port backend_port dir="$work/pushpin"
   port=$(free_port) publish_port=$(free_port) backend_port=$(free_port)
   rm -rf "$dir" && mkdir -p "$dir/run"
-  python3 "$root/bench/pushpin/backend.py" "$backend_port" &
+  "${on_target[@]}" python3 "$root/bench/pushpin/backend.py" "$backend_port" &
   started+=($!)
   wait_for_port "$backend_port" "pushpin backend"
   cat >"$dir/zurl.conf" <<ZURL
@@ -167,7 +195,7 @@ timeout=600
 in_hwm=10000
 out_hwm=10000
 ZURL
-  zurl --config="$dir/zurl.conf" --loglevel=1 >"$work/zurl.log" 2>&1 &
+  "${on_target[@]}" zurl --config="$dir/zurl.conf" --loglevel=1 >>"$work/zurl.log" 2>&1 &
   started+=($!)
   local zurl=$!
   # The packaged configuration with private ports, folders and zurl. message_rate is
@@ -183,10 +211,11 @@ ZURL
     -e "s|^command_spec=tcp.*|command_spec=tcp://127.0.0.1:$(free_port)|" \
     -e "s|^message_rate=.*|message_rate=1000000|" \
     -e "s|^message_hwm=.*|message_hwm=1000000|" \
+    -e "s|^client_maxconn=.*|client_maxconn=200000|" \
     -e "/^\[proxy\]/a zurl_out_specs=ipc://$dir/run/zurl-in\nzurl_out_stream_specs=ipc://$dir/run/zurl-in-stream\nzurl_in_specs=ipc://$dir/run/zurl-out" \
     /etc/pushpin/pushpin.conf >"$dir/pushpin.conf"
-  pushpin --config "$dir/pushpin.conf" --route "* 127.0.0.1:$backend_port" -m \
-    >"$work/pushpin.log" 2>&1 &
+  "${on_target[@]}" pushpin --config "$dir/pushpin.conf" --route "* 127.0.0.1:$backend_port" -m \
+    >>"$work/pushpin.log" 2>&1 &
   started+=($!)
   local runner=$!
   wait_for_port "$port" pushpin
@@ -196,22 +225,26 @@ ZURL
 }
 
 loadgen() {
-  "$work/bin/loadgen" "$@"
+  "${on_client[@]}" "$work/bin/loadgen" "$@"
 }
 
-# scenario LABEL LOADGEN-FLAGS...: the same load against every target.
+# scenario LABEL TARGETS LOADGEN-FLAGS...: the same load against each of TARGETS (those
+# of BENCH_TARGETS), BENCH_REPEATS times, alternating the targets within each repeat.
 scenario() {
-  local label=$1 target mark row
-  shift
-  for target in $targets; do
-    mark=${#started[@]}
-    "start_$target"
-    log "$label against $target"
-    row=$label
-    [ "$target" != gateway-redis ] || row="$label, 2 nodes on Redis"
-    loadgen --target "${target%-redis}" --url "$url" "${extra[@]}" --pid "$pids" --label "$row" "$@" \
-      >>"$work/rows.md" || log "$label against $target failed"
-    stop_from "$mark"
+  local label=$1 wanted=$2 target mark row repeat
+  shift 2
+  for ((repeat = 1; repeat <= repeats; repeat++)); do
+    for target in $targets; do
+      [[ " $wanted " == *" $target "* ]] || continue
+      mark=${#started[@]}
+      "start_$target"
+      log "$label against $target (repeat $repeat of $repeats)"
+      row=$label
+      [ "$target" != gateway-redis ] || row="$label, 2 nodes on Redis"
+      loadgen --target "${target%-redis}" --url "$url" "${extra[@]}" --pid "$pids" \
+        --label "$row" --record "$records" "$@" >&2 || log "$label against $target failed"
+      stop_from "$mark"
+    done
   done
 }
 
@@ -235,10 +268,13 @@ print(sqs.create_queue(QueueName="bench-metadata")["QueueUrl"])')
   log "sqs against gateway"
   loadgen --target gateway --via sqs --queue-url "$queue" --url "$url" --pid "$pids" \
     --label sqs --sessions 10 --subscribers 20 --events 200 --rate 20 --concurrency 4 \
-    >>"$work/rows.md" || log "sqs against gateway failed"
+    --record "$records" >&2 || log "sqs against gateway failed"
   stop_from "$mark"
 }
 
+# 50 000 connections need as many descriptors on each side: raise the limit (root may
+# raise the hard limit too); the targets inherit it.
+ulimit -Hn 1048576 2>/dev/null || true
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 install_peers
 # Copies, because other builds sharing CARGO_TARGET_DIR may replace the binaries mid-run.
@@ -250,19 +286,37 @@ else
   (cd "$root" && cargo build --release -q -p gateway -p bench)
 fi
 cp "${BENCH_BIN_DIR:-$CARGO_TARGET_DIR/release}"/{gateway,loadgen} "$work/bin/"
-loadgen --print-header >"$work/rows.md"
+: >>"$records"
 
+fanout_subs=$(scaled 5000) sessions_n=$(scaled 10000) sessions_rate=$(scaled 5000)
+idle_subs=$(scaled 50000) storm_subs=$(scaled 5000)
+# Enough loopback source addresses for the idle connections, at most 10 000 on each (an
+# address has ~28 000 ephemeral ports, and the previous repeat's are in TIME_WAIT).
+idle_addrs=$((idle_subs / 10000 + 1))
 for name in $scenarios; do
   case $name in
-    # One session, many subscribers: pure fan-out at a steady rate.
-    fanout) scenario fanout --sessions 1 --subscribers 1000 --events 200 --rate 100 ;;
-    # Many small sessions at a steady rate: per-session routing and bookkeeping.
-    sessions) scenario sessions --sessions 500 --subscribers 1000 --events 2000 --rate 500 ;;
-    # One session, as fast as the target takes publishes: what a slow subscriber costs.
-    burst) scenario burst --sessions 1 --subscribers 100 --events 2000 --rate 0 ;;
-    # Many sessions, as fast as possible with 8 publishers: publish throughput.
-    sessions-burst) scenario sessions-burst --sessions 100 --subscribers 100 --events 20000 \
-      --rate 0 --concurrency 8 ;;
+    # (a) One session, many subscribers: pure fan-out, open-loop at 10 events/s.
+    fanout) scenario fanout "gateway gateway-redis nchan pushpin" --sessions 1 \
+      --subscribers "$fanout_subs" --events $((10 * seconds)) --rate 10 \
+      --connect-concurrency 256 ;;
+    # (b) Many one-subscriber sessions at 5 000 publishes/s: routing and bookkeeping.
+    sessions) scenario sessions "gateway gateway-redis nchan pushpin" \
+      --sessions "$sessions_n" --subscribers "$sessions_n" \
+      --events $((sessions_rate * seconds)) --rate "$sessions_rate" \
+      --concurrency 64 --connect-concurrency 256 ;;
+    # (c) Idle streams, 50 per session: what a connection costs the target, in PSS.
+    idle) scenario idle "gateway nchan pushpin" --sessions $(((idle_subs + 49) / 50)) \
+      --subscribers "$idle_subs" --events 1 --idle-secs 5 --source-addrs "$idle_addrs" \
+      --connect-concurrency 256 ;;
+    # (d) Reconnect storm: every subscriber drops at once 3 s into publishing and resumes
+    # with Last-Event-ID while events flow. Pushpin is left out: resuming needs a GRIP
+    # backend that replays, which the bench's hold-only backend is not.
+    storm) scenario storm "gateway gateway-redis nchan" --sessions 1 \
+      --subscribers "$storm_subs" --events $((20 * (seconds + 3))) --rate 20 \
+      --storm-after-secs 3 --connect-concurrency 512 ;;
+    # One session, as fast as the target takes publishes (closed loop).
+    burst) scenario burst "gateway nchan pushpin" --sessions 1 --subscribers 100 \
+      --events 2000 --rate 0 ;;
     sqs) scenario_sqs ;;
     redis-memory) scenario_redis_memory ;;
     *) log "unknown scenario $name" && exit 2 ;;
@@ -273,13 +327,14 @@ build="release build"
 [ -z "${BENCH_BIN_DIR:-}" ] || build="binaries from $BENCH_BIN_DIR"
 cat <<EOF
 ## Machine
-- CPU: $(lscpu | sed -n 's/^Model name: *//p') ($(nproc) cores, shared by the load generator and the target)
-- Memory: $(free -h | awk '/^Mem:/ {print $2}')
+- CPU: $(lscpu | sed -n 's/^Model name: *//p') ($cores cores; $pinning)
+- Memory: $(free -h | awk '/^Mem:/ {print $2}'); load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)
 - Kernel: $(uname -r)
 - Peers: nginx $(nginx -v 2>&1 | sed 's|.*/||') with libnginx-mod-nchan $(dpkg-query -W -f='${Version}' libnginx-mod-nchan 2>/dev/null), pushpin $(dpkg-query -W -f='${Version}' pushpin 2>/dev/null || echo -)
 - Gateway: $(git -C "$root" rev-parse --short HEAD), $build
+- Runs: BENCH_REPEATS=$repeats, BENCH_SCALE=$scale, BENCH_SECONDS=$seconds; every number is median (min–max) over the repeats
 
 ## Results
-$(cat "$work/rows.md")
+$("$work/bin/loadgen" --summarize "$records")
 $(cat "$work/notes.md" 2>/dev/null)
 EOF

@@ -48,12 +48,16 @@ pub struct Config {
     #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u32).range(1..))]
     pub events: u32,
 
-    /// Events per second over all sessions; 0 publishes as fast as the target accepts.
+    /// Events per second over all sessions. The publisher is open-loop: event `k` is
+    /// scheduled at `k / rate` seconds after publishing starts, whatever the target did
+    /// with the ones before, and its latency is counted from that scheduled time, so a
+    /// stalled target is charged for the whole stall. 0 publishes as fast as the target
+    /// accepts (closed-loop: latency from the actual send).
     #[arg(long, default_value_t = 0.0)]
     pub rate: f64,
 
-    /// Publishes in flight at once. Each session is published by one worker, in order,
-    /// so a session's events cannot overtake each other.
+    /// Publishers. Each session is published by one publisher, in order, so a session's
+    /// events cannot overtake each other; a publisher behind its schedule sends at once.
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=1024))]
     pub concurrency: u32,
 
@@ -69,8 +73,23 @@ pub struct Config {
     #[arg(long, default_value_t = 10)]
     pub drain_secs: u64,
 
-    /// Processes of the target (comma-separated pids) whose CPU time and peak RSS are read
-    /// from /proc; for nginx, the master and its workers.
+    /// Idle scenario: publish nothing; hold the subscribers open this many seconds after
+    /// the last one connected, then read the target's memory per connection.
+    #[arg(long)]
+    pub idle_secs: Option<u64>,
+
+    /// Reconnect storm: this many seconds after publishing starts, every subscriber drops
+    /// its connection at once and resumes with `Last-Event-ID` while events keep flowing.
+    #[arg(long)]
+    pub storm_after_secs: Option<f64>,
+
+    /// Loopback source addresses the subscribers are spread over (127.0.0.1, .2, …): one
+    /// address has about 28 000 ephemeral ports, too few for 50 000 connections.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=250))]
+    pub source_addrs: u8,
+
+    /// Processes of the target (comma-separated pids) whose CPU time and memory (PSS) are
+    /// read from /proc; for nginx, the master and its workers.
     #[arg(long, value_delimiter = ',')]
     pub pid: Vec<u32>,
 
@@ -78,9 +97,14 @@ pub struct Config {
     #[arg(long, default_value = "custom")]
     pub label: String,
 
-    /// Print the markdown table header that matches the result rows, and exit.
+    /// Also append the run's record, one JSON line, to this file (`--summarize` reads it).
     #[arg(long)]
-    pub print_header: bool,
+    pub record: Option<std::path::PathBuf>,
+
+    /// Print the markdown tables (min / median / max over the repeats) of the JSON records
+    /// in this file, and exit.
+    #[arg(long)]
+    pub summarize: Option<std::path::PathBuf>,
 }
 
 impl Config {

@@ -1,6 +1,10 @@
 //! CPU time and memory of the target's processes, read from /proc (Linux only). The load
 //! generator runs on the same machine, so these are the server's own costs, not the
 //! client's.
+//!
+//! Memory is PSS (`/proc/<pid>/smaps_rollup`): a page shared by n processes counts 1/n
+//! in each, so summing over nginx's master and workers (or Pushpin's processes) counts
+//! shared pages once, unlike summing RSS.
 
 use std::time::Duration;
 
@@ -8,8 +12,8 @@ use std::time::Duration;
 pub struct ProcSample {
     /// User + system CPU time, summed over the processes.
     pub cpu: Duration,
-    /// Peak resident set size (`VmHWM`) summed over the processes, in KiB.
-    pub peak_rss_kib: u64,
+    /// Proportional set size summed over the processes, in KiB.
+    pub pss_kib: u64,
 }
 
 /// Samples `pids`; `None` when there are none or one cannot be read (it exited).
@@ -27,11 +31,34 @@ pub fn sample(pids: &[u32]) -> Option<ProcSample> {
         let ticks: u64 =
             fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
         total.cpu += Duration::from_secs_f64(ticks as f64 / ticks_per_second);
-        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-        total.peak_rss_kib += status
-            .lines()
-            .find_map(|line| line.strip_prefix("VmHWM:"))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())?;
+        let rollup = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).ok()?;
+        total.pss_kib += pss_kib(&rollup)?;
     }
     Some(total)
+}
+
+/// The `Pss:` line of an smaps_rollup, in KiB.
+fn pss_kib(rollup: &str) -> Option<u64> {
+    rollup
+        .lines()
+        .find_map(|line| line.strip_prefix("Pss:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pss_is_read_from_the_rollup_not_rss() {
+        let rollup = "55d0-7ffd ---p 00000000 00:00 0 [rollup]\nRss:  9000 kB\nPss:  4321 kB\nPss_Anon:  4000 kB\n";
+        assert_eq!(pss_kib(rollup), Some(4321));
+        assert_eq!(pss_kib("Rss: 1 kB\n"), None);
+    }
+
+    #[test]
+    fn this_process_can_be_sampled() {
+        let me = sample(&[std::process::id()]).expect("own /proc entry");
+        assert!(me.pss_kib > 0);
+    }
 }

@@ -1,13 +1,16 @@
 //! The publishing side: `concurrency` workers, each owning a fixed share of the sessions
-//! and publishing their events in order, paced to the requested rate.
+//! and publishing their events in order, on the open-loop schedule ([`schedule`]): each
+//! event is stamped with its due time, so a publisher held up by the target sends late
+//! and the delay shows in the latency instead of lowering the load.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::Result;
 use serde_json::Value;
 
 use crate::plan::Plan;
+use crate::schedule;
 use crate::sqs::SqsPublisher;
 use crate::target::Target;
 
@@ -34,6 +37,8 @@ pub struct Outcome {
     /// was accepted.
     pub began_ns: u64,
     pub ended_ns: u64,
+    /// The most any publish was sent after its due time, in nanoseconds.
+    pub behind_max_ns: u64,
 }
 
 /// Publishes every event of `plan`; `rate` is events per second over all sessions, 0 for
@@ -55,15 +60,19 @@ pub async fn run(
             let mine =
                 (0..plan.events).filter(|&seq| plan.session_of_event(seq) % workers == worker);
             for seq in mine {
-                if rate > 0.0 {
-                    tokio::time::sleep_until(
-                        (began + Duration::from_secs_f64(seq as f64 / rate)).into(),
-                    )
-                    .await;
+                let due = schedule::due(seq, rate).map(|due| began + due);
+                if let Some(due) = due {
+                    tokio::time::sleep_until(due.into()).await;
                 }
                 let sent_ns = start.elapsed().as_nanos() as u64;
+                let due_ns = due.map(|due| due.duration_since(start).as_nanos() as u64);
+                if let Some(due_ns) = due_ns {
+                    outcome.behind_max_ns =
+                        outcome.behind_max_ns.max(sent_ns.saturating_sub(due_ns));
+                }
+                let stamped = schedule::stamp(due_ns, sent_ns);
                 let session = &plan.sessions[plan.session_of_event(seq)];
-                match publisher.publish(session, &plan.event(seq, sent_ns)).await {
+                match publisher.publish(session, &plan.event(seq, stamped)).await {
                     Ok(()) => outcome.published += 1,
                     Err(e) => {
                         outcome.failed += 1;
@@ -83,6 +92,7 @@ pub async fn run(
         total.published += outcome.published;
         total.failed += outcome.failed;
         total.first_error = total.first_error.or(outcome.first_error);
+        total.behind_max_ns = total.behind_max_ns.max(outcome.behind_max_ns);
     }
     total.ended_ns = start.elapsed().as_nanos() as u64;
     total

@@ -1,6 +1,10 @@
-//! One measured run: open every subscriber, wait until all are connected, publish, wait
-//! for the deliveries (at most `drain_secs` after the last publish), and add it all up.
+//! One measured run: read the target's memory, open every subscriber, wait until all are
+//! connected, then either hold them idle (memory per connection) or publish on the
+//! open-loop schedule (with a reconnect storm if asked), wait for the deliveries (at most
+//! `drain_secs` after the last publish), and add it all up.
 
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -11,17 +15,20 @@ use tokio::task::JoinSet;
 use crate::config::{Config, PublishVia, TargetKind};
 use crate::plan::Plan;
 use crate::publish::{self, Publisher};
-use crate::report::Report;
+use crate::report::{Measured, Record};
 use crate::sqs::SqsPublisher;
 use crate::target::Target;
 use crate::{procstat, subscribe};
 
 /// Longest wait for all subscribers to be connected before publishing starts.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(60);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(120);
+/// How often the target's memory is read during the run, for its peak.
+const MEMORY_EVERY: Duration = Duration::from_millis(500);
 
-pub async fn run(config: &Config) -> Result<Report> {
+pub async fn run(config: &Config) -> Result<Record> {
+    let idle = config.idle_secs.map(Duration::from_secs);
     ensure!(
-        config.events >= config.sessions,
+        idle.is_some() || config.events >= config.sessions,
         "--events must be at least --sessions, so that every session gets an event"
     );
     let plan = Arc::new(Plan::new(
@@ -53,27 +60,58 @@ pub async fn run(config: &Config) -> Result<Report> {
             Publisher::Sqs(SqsPublisher::new(queue).await)
         }
     };
+    let clients = (1..=config.source_addrs)
+        .map(|n| {
+            reqwest::Client::builder()
+                .local_address(IpAddr::V4(Ipv4Addr::new(127, 0, 0, n)))
+                .build()
+        })
+        .collect::<reqwest::Result<Vec<_>>>()?;
 
     let start = Instant::now();
     let before = procstat::sample(&config.pid);
+    let peak = Arc::new(AtomicU64::new(before.map_or(0, |s| s.pss_kib)));
+    let sampler = tokio::spawn({
+        let (pids, peak) = (config.pid.clone(), peak.clone());
+        async move {
+            loop {
+                tokio::time::sleep(MEMORY_EVERY).await;
+                if let Some(now) = procstat::sample(&pids) {
+                    peak.fetch_max(now.pss_kib, Ordering::Relaxed);
+                }
+            }
+        }
+    });
     let (connected, mut connections) = mpsc::channel(config.subscribers as usize);
     let (stop, stopped) = watch::channel(false);
+    let (storm, storm_rx) = watch::channel(false);
     let shared = subscribe::Shared {
-        client: reqwest::Client::new(),
+        clients: Arc::new(clients),
         start,
         connecting: Arc::new(Semaphore::new(config.connect_concurrency as usize)),
         connected,
         stop: stopped,
+        storm: storm_rx,
     };
     let mut subscribers = JoinSet::new();
     let mut expected = 0;
-    for subscriber in 0..config.subscribers as usize {
-        let session = subscriber % plan.sessions.len();
-        let last_seq = plan.last_seq(session).expect("every session gets an event");
-        expected += plan.events_of(session);
-        let target = &subscribe_targets[subscriber % subscribe_targets.len()];
-        let url = target.subscribe_url(&plan.sessions[session]);
-        subscribers.spawn(subscribe::run(url, last_seq, shared.clone()));
+    for index in 0..config.subscribers as usize {
+        let session = index % plan.sessions.len();
+        let last_seq = if idle.is_some() {
+            None
+        } else {
+            expected += plan.events_of(session);
+            Some(plan.last_seq(session).expect("every session gets an event"))
+        };
+        let target = &subscribe_targets[index % subscribe_targets.len()];
+        let me = subscribe::Subscriber {
+            index,
+            url: target.subscribe_url(&plan.sessions[session]),
+            session: session as u64,
+            sessions: plan.sessions.len() as u64,
+            last_seq,
+        };
+        subscribers.spawn(subscribe::run(me, shared.clone()));
     }
     drop(shared);
     for _ in 0..config.subscribers {
@@ -88,14 +126,33 @@ pub async fn run(config: &Config) -> Result<Report> {
         }
     }
 
-    let published = publish::run(
-        Arc::new(publisher),
-        plan.clone(),
-        config.rate,
-        config.concurrency,
-        start,
-    )
-    .await;
+    let mut per_connection = None;
+    let mut storm_began_ns = None;
+    let published = if let Some(idle) = idle {
+        // Let the target settle (allocator, lazy buffers), then read it.
+        tokio::time::sleep(idle).await;
+        per_connection = before
+            .zip(procstat::sample(&config.pid))
+            .map(|(before, now)| {
+                (now.pss_kib as f64 - before.pss_kib as f64) / f64::from(config.subscribers)
+            });
+        let _ = stop.send(true);
+        publish::Outcome::default()
+    } else {
+        let publishing = tokio::spawn(publish::run(
+            Arc::new(publisher),
+            plan.clone(),
+            config.rate,
+            config.concurrency,
+            start,
+        ));
+        if let Some(after) = config.storm_after_secs {
+            tokio::time::sleep(Duration::from_secs_f64(after)).await;
+            storm_began_ns = Some(start.elapsed().as_nanos() as u64);
+            let _ = storm.send(true);
+        }
+        publishing.await.context("publisher")?
+    };
 
     let mut outcomes = Vec::with_capacity(config.subscribers as usize);
     let drain_until = tokio::time::Instant::now() + config.drain();
@@ -112,12 +169,24 @@ pub async fn run(config: &Config) -> Result<Report> {
             }
         }
     }
+    sampler.abort();
     let after = procstat::sample(&config.pid);
-    let target_cost = before
-        .zip(after)
-        .map(|(before, after)| procstat::ProcSample {
-            cpu: after.cpu.saturating_sub(before.cpu),
-            peak_rss_kib: after.peak_rss_kib,
-        });
-    Report::new(config, expected, &published, &outcomes, target_cost)
+    if let Some(after) = after {
+        peak.fetch_max(after.pss_kib, Ordering::Relaxed);
+    }
+    Record::new(
+        config,
+        Measured {
+            expected,
+            published: &published,
+            subscribers: &outcomes,
+            cpu: before
+                .zip(after)
+                .map(|(before, after)| after.cpu.saturating_sub(before.cpu)),
+            pss_before: before,
+            pss_peak_kib: before.map(|_| peak.load(Ordering::Relaxed)),
+            pss_per_connection_kib: per_connection,
+            storm_began_ns,
+        },
+    )
 }

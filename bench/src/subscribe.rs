@@ -1,6 +1,7 @@
-//! One SSE subscriber: connects, says when it is connected, then turns every received
-//! event into a publish→receive latency until it has seen its session's last event or is
-//! told to stop.
+//! One SSE subscriber: connects, says when it is connected, then checks every received
+//! event against its session's sequence and records its latency, until it has seen its
+//! session's last event or is told to stop. In a reconnect storm it drops its connection
+//! and resumes with `Last-Event-ID`.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -12,23 +13,29 @@ use futures::{Stream, StreamExt};
 use serde_json::Value;
 use tokio::sync::{mpsc, watch, Semaphore};
 
+use crate::schedule;
+use crate::seq::{SeqCheck, SeqStats};
+
 /// What one subscriber saw.
 #[derive(Debug, Default)]
 pub struct Outcome {
-    /// Publish→receive latency of each delivered event, in microseconds.
+    /// Scheduled-publish→receive latency of each delivered event, in microseconds.
     pub latencies_us: Vec<u64>,
-    /// Snapshots after the first one: the server resynced a subscriber that fell behind
-    /// instead of sending the events it missed.
-    pub resyncs: u64,
+    pub seq: SeqStats,
+    /// Bytes of `data:` per delivered event, summed (to show every target gets equal frames).
+    pub data_bytes: u64,
     /// When the last event arrived, in nanoseconds since the run's start.
     pub last_received_ns: u64,
+    /// Nanoseconds since the run's start when the stream was open again after the storm.
+    pub reopened_ns: Option<u64>,
     pub error: Option<String>,
 }
 
 /// Everything a subscriber needs besides its URL.
 #[derive(Clone)]
 pub struct Shared {
-    pub client: reqwest::Client,
+    /// One client per loopback source address; subscriber `i` uses client `i % len`.
+    pub clients: Arc<Vec<reqwest::Client>>,
     pub start: Instant,
     /// Bounds how many connections are being opened at once.
     pub connecting: Arc<Semaphore>,
@@ -36,56 +43,123 @@ pub struct Shared {
     pub connected: mpsc::Sender<()>,
     /// Becomes true when the run is over, even if events are missing.
     pub stop: watch::Receiver<bool>,
+    /// Becomes true when every subscriber must drop its connection and resume.
+    pub storm: watch::Receiver<bool>,
 }
 
-/// Reads `url` until the event with `bench_seq == last_seq` (its session's last one) has
-/// arrived, as an event or inside a snapshot, or until `stop`.
-pub async fn run(url: String, last_seq: u64, mut shared: Shared) -> Outcome {
+/// Who the subscriber is.
+pub struct Subscriber {
+    pub index: usize,
+    pub url: String,
+    /// Its session's index and the number of sessions, for the sequence check.
+    pub session: u64,
+    pub sessions: u64,
+    /// The `bench_seq` of its session's last event; `None` to listen until stopped.
+    pub last_seq: Option<u64>,
+}
+
+enum Ended {
+    Done,
+    Storm,
+}
+
+pub async fn run(me: Subscriber, mut shared: Shared) -> Outcome {
     let mut outcome = Outcome::default();
-    let permit = shared.connecting.clone().acquire_owned().await;
-    let opened = open(&shared.client, &url).await;
-    drop(permit);
-    let _ = shared.connected.send(()).await;
-    let mut events = match opened {
-        Ok(bytes) => Box::pin(bytes.eventsource()),
-        Err(e) => {
-            outcome.error = Some(format!("{url}: {e:#}"));
-            return outcome;
+    let mut check = SeqCheck::new(me.session, me.sessions);
+    let client = shared.clients[me.index % shared.clients.len()].clone();
+    let mut last_event_id: Option<String> = None;
+    let mut first = true;
+    loop {
+        let permit = shared.connecting.clone().acquire_owned().await;
+        let opened = open(&client, &me.url, last_event_id.as_deref()).await;
+        drop(permit);
+        if first {
+            let _ = shared.connected.send(()).await;
+        } else {
+            outcome.reopened_ns = Some(shared.start.elapsed().as_nanos() as u64);
         }
-    };
-    let mut snapshots = 0u64;
+        let events = match opened {
+            Ok(bytes) => bytes.eventsource(),
+            Err(e) => {
+                outcome.error = Some(format!("{}: {e:#}", me.url));
+                break;
+            }
+        };
+        let read = read(
+            &me,
+            Box::pin(events),
+            &mut shared,
+            &mut check,
+            &mut outcome,
+            &mut last_event_id,
+            first,
+        )
+        .await;
+        first = false;
+        match read {
+            Ok(Ended::Done) => break,
+            Ok(Ended::Storm) => continue,
+            Err(e) => {
+                outcome.error = Some(format!("{}: {e:#}", me.url));
+                break;
+            }
+        }
+    }
+    outcome.seq = check.finish(me.last_seq);
+    outcome
+}
+
+/// Reads one connection until the subscriber is done, a storm drops it, or it fails.
+async fn read<S, E>(
+    me: &Subscriber,
+    mut events: std::pin::Pin<Box<S>>,
+    shared: &mut Shared,
+    check: &mut SeqCheck,
+    outcome: &mut Outcome,
+    last_event_id: &mut Option<String>,
+    storm_pending: bool,
+) -> Result<Ended>
+where
+    S: Stream<Item = Result<eventsource_stream::Event, E>>,
+    E: std::fmt::Display,
+{
     loop {
         let event = tokio::select! {
             event = events.next() => event,
-            _ = shared.stop.wait_for(|stop| *stop) => return outcome,
+            _ = shared.stop.wait_for(|stop| *stop) => return Ok(Ended::Done),
+            // Only the first connection takes part in the storm: the resumed one stays.
+            _ = shared.storm.wait_for(|storm| *storm), if storm_pending => return Ok(Ended::Storm),
         };
         let event = match event {
             Some(Ok(event)) => event,
-            Some(Err(e)) => {
-                outcome.error = Some(format!("{url}: {e}"));
-                return outcome;
-            }
-            None => {
-                outcome.error = Some(format!("{url}: stream ended early"));
-                return outcome;
-            }
+            Some(Err(e)) => anyhow::bail!("{e}"),
+            None => anyhow::bail!("stream ended early"),
         };
         let received_ns = shared.start.elapsed().as_nanos() as u64;
+        if !event.id.is_empty() {
+            *last_event_id = Some(event.id.clone());
+        }
         let Ok(data) = serde_json::from_str::<Value>(&event.data) else {
             continue;
         };
         let metadata = &data["metadata"];
+        let Some(seq) = metadata["bench_seq"].as_u64() else {
+            continue; // the initial snapshot of a fresh session, or a stray message
+        };
         if event.event == "snapshot" {
-            snapshots += 1;
-            outcome.resyncs = snapshots - 1;
-        } else if let Some(sent_ns) = metadata["bench_sent_ns"].as_u64() {
-            outcome
-                .latencies_us
-                .push(received_ns.saturating_sub(sent_ns) / 1000);
+            check.snapshot(seq);
+        } else {
+            check.event(seq);
+            if let Some(stamped) = metadata["bench_sent_ns"].as_u64() {
+                outcome
+                    .latencies_us
+                    .push(schedule::latency_us(stamped, received_ns));
+            }
+            outcome.data_bytes += event.data.len() as u64;
             outcome.last_received_ns = received_ns;
         }
-        if metadata["bench_seq"].as_u64() == Some(last_seq) {
-            return outcome;
+        if me.last_seq.is_some_and(|last| check.has_reached(last)) {
+            return Ok(Ended::Done);
         }
     }
 }
@@ -96,14 +170,16 @@ pub async fn run(url: String, last_seq: u64, mut shared: Shared) -> Outcome {
 async fn open(
     client: &reqwest::Client,
     url: &str,
+    last_event_id: Option<&str>,
 ) -> Result<impl Stream<Item = reqwest::Result<Bytes>>> {
     // Nchan picks its EventSource transport by this header, as browsers send it.
-    let response = client
+    let mut request = client
         .get(url)
-        .header(reqwest::header::ACCEPT, "text/event-stream")
-        .send()
-        .await?
-        .error_for_status()?;
+        .header(reqwest::header::ACCEPT, "text/event-stream");
+    if let Some(id) = last_event_id {
+        request = request.header("last-event-id", id);
+    }
+    let response = request.send().await?.error_for_status()?;
     let mut body = response.bytes_stream();
     let first = body
         .next()

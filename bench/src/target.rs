@@ -1,6 +1,9 @@
 //! The servers under test: where a subscriber connects and how an event is published over
-//! HTTP. Every target gets the same event JSON, `{"operation": "update", "metadata": {…}}`,
-//! so a subscriber reads the send time from `data.metadata.bench_sent_ns` on all of them.
+//! HTTP. The gateway gets `{"operation": "update", "metadata": {…}}` and frames it as
+//! `{"session_id", "event", "operation", "metadata", "timestamp"}`; Nchan and Pushpin,
+//! which pass the published body through, get that same JSON, so every target's
+//! subscribers read `data:` payloads of equal size (the report shows the bytes) and find
+//! the sequence number and due time in `data.metadata` on all of them.
 
 use anyhow::{bail, Context, Result};
 use serde_json::{json, Value};
@@ -52,8 +55,9 @@ impl Target {
             TargetKind::Nchan => self
                 .client
                 .post(format!("{}/pub/{session}", self.base))
-                .json(event),
+                .json(&as_framed(session, event)),
             TargetKind::Pushpin => {
+                let event = as_framed(session, event);
                 let content = format!("event: metadata\ndata: {event}\n\n");
                 let body = json!({"items": [{
                     "channel": session,
@@ -72,4 +76,16 @@ impl Target {
         }
         Ok(())
     }
+}
+
+/// The JSON the gateway sends its subscribers for `event`, for the targets that send
+/// what was published as it is.
+fn as_framed(session: &str, event: &Value) -> Value {
+    json!({
+        "session_id": session,
+        "event": "metadata_update",
+        "operation": event["operation"],
+        "metadata": event["metadata"],
+        "timestamp": chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string(),
+    })
 }

@@ -1,8 +1,9 @@
 //! The HTTP surface: one shared [`AppState`], one router per concern, merged here.
-//! `serve` is the accept loop (header timeout, client address), `extract` and `guard`
-//! turn bad input and clients over their limits into [`ApiError`]s, `openapi` describes
-//! the routes as they are merged. `sessions` has the single-session stream, `events` the
-//! multiplexed one; `sse` is the answer both stream with.
+//! `serve` is the accept loop (header timeout, client address) and `stream_conn` its lean
+//! path for SSE streams; `observe` gives each request its span and metric; `extract` and
+//! `guard` turn bad input and clients over their limits into [`ApiError`]s, `openapi`
+//! describes the routes as they are merged. `sessions` has the single-session stream,
+//! `events` the multiplexed one; `sse` is the answer both stream with.
 
 pub mod assets;
 mod auth;
@@ -17,6 +18,7 @@ mod ops;
 mod serve;
 mod sessions;
 mod sse;
+mod stream_conn;
 
 use std::sync::Arc;
 

@@ -110,13 +110,15 @@ impl Subscription {
                             return Some(frame.bytes);
                         }
                         Step::Skip => continue,
-                        Step::CatchUp => self.catch_up("gap").await?,
+                        // Boxed here and below: the backend's read is large and rare, and
+                        // inline it would size every idle subscriber's stream.
+                        Step::CatchUp => Box::pin(self.catch_up("gap")).await?,
                     },
                     Err(RecvError::Lagged(_)) => {
                         // Back to the live end first, then read the history: whatever is
                         // published in between arrives twice and the copy is skipped.
                         self.receiver = self.sender.subscribe();
-                        self.catch_up("lagged").await?;
+                        Box::pin(self.catch_up("lagged")).await?;
                     }
                     Err(RecvError::Closed) => {
                         self.gauge.closing("session_closed");

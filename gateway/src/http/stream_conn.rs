@@ -1,0 +1,444 @@
+//! The lean connection path for SSE streams. hyper's HTTP/1 connection keeps an 8 KiB
+//! read buffer and an 8 KiB header write buffer for as long as the connection lives,
+//! which for a stream that is open for hours is most of what a subscriber costs. A
+//! request that arrives whole and asks for a stream (`GET /v1/sessions/{id}/events`,
+//! HTTP/1.1, no body, no upgrade) is served here instead: the head is parsed once, the
+//! router answers it as usual (same layers, same handler), and the response is written
+//! straight to the socket with chunked framing. The connection holds no buffer while
+//! the stream is quiet, and closes when the response ends. Anything else, and any head
+//! that is not complete in the first read, goes to hyper unchanged.
+
+use std::convert::Infallible;
+use std::io;
+use std::net::SocketAddr;
+use std::task::{Context, Poll};
+
+use axum::body::Body;
+use axum::extract::ConnectInfo;
+use axum::http::header::{CONNECTION, CONTENT_LENGTH, DATE, TRANSFER_ENCODING};
+use axum::http::{HeaderName, HeaderValue, Method, Request, Response, Version};
+use axum::Router;
+use bytes::{BufMut, Bytes, BytesMut};
+use futures::{FutureExt, StreamExt};
+use tokio::io::ReadBuf;
+use tokio::net::TcpStream;
+use tower::ServiceExt;
+
+/// Longest request head looked at; a longer one goes to hyper.
+const MAX_HEAD: usize = 8 * 1024;
+/// Most headers in a request taken here; more go to hyper.
+const MAX_HEADERS: usize = 64;
+/// At most this many bytes of frames that are already waiting go out in one write.
+const COALESCE_LIMIT: usize = 64 * 1024;
+
+/// Whether `path` (without the query) is a session's SSE stream.
+pub fn is_stream_path(path: &str) -> bool {
+    let mut parts = path.split('/');
+    matches!(
+        (parts.next(), parts.next(), parts.next(), parts.next(), parts.next(), parts.next()),
+        (Some(""), Some("v1"), Some("sessions"), Some(id), Some("events"), None) if !id.is_empty()
+    )
+}
+
+/// What the first bytes of a connection are.
+// Returned once per connection and taken apart at once: boxing would only add an allocation.
+#[allow(clippy::large_enum_variant)]
+pub enum Arrived {
+    /// A whole stream request: its head's length and the request.
+    Stream(usize, Request<Body>),
+    /// Anything else, for hyper.
+    Other,
+    /// The client closed the connection (or it failed) before sending anything.
+    Closed,
+}
+
+/// Looks at what has arrived on a readable `stream` without consuming it. The buffer is
+/// on the stack and the look does not wait, so nothing of it stays with the connection
+/// (a heap buffer here, freed between the long-lived allocations of the stream, would
+/// leave its pages resident).
+pub fn peek(stream: &TcpStream, peer: SocketAddr) -> Arrived {
+    let mut head = [0u8; MAX_HEAD];
+    let mut buf = ReadBuf::new(&mut head);
+    // Not waiting: the caller saw the socket readable, and either path registers its own
+    // waker on its next read.
+    let mut cx = Context::from_waker(futures::task::noop_waker_ref());
+    match stream.poll_peek(&mut cx, &mut buf) {
+        Poll::Ready(Ok(0)) | Poll::Ready(Err(_)) => Arrived::Closed,
+        Poll::Ready(Ok(read)) => match stream_request(&head[..read], peer) {
+            Some((len, request)) => Arrived::Stream(len, request),
+            None => Arrived::Other,
+        },
+        Poll::Pending => Arrived::Other,
+    }
+}
+
+/// The request in `bytes` if they start with a complete head this path serves, with the
+/// head's length; `None` leaves the connection to hyper.
+pub fn stream_request(bytes: &[u8], peer: SocketAddr) -> Option<(usize, Request<Body>)> {
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut parsed = httparse::Request::new(&mut headers);
+    let httparse::Status::Complete(len) = parsed.parse(bytes).ok()? else {
+        return None;
+    };
+    let path = parsed.path?;
+    if parsed.method? != "GET"
+        || parsed.version? != 1
+        || !is_stream_path(path.split('?').next().unwrap_or(path))
+    {
+        return None;
+    }
+    let mut request = Request::builder()
+        .method(Method::GET)
+        .uri(path)
+        .version(Version::HTTP_11);
+    for header in parsed.headers.iter() {
+        let name = HeaderName::from_bytes(header.name.as_bytes()).ok()?;
+        // A body or a protocol switch needs hyper's handling.
+        let bodyless = |value: &[u8]| value.iter().all(|b| b.is_ascii_whitespace() || *b == b'0');
+        if name == TRANSFER_ENCODING
+            || name == axum::http::header::UPGRADE
+            || name == axum::http::header::EXPECT
+            || (name == CONTENT_LENGTH && !bodyless(header.value))
+        {
+            return None;
+        }
+        request = request.header(name, HeaderValue::from_bytes(header.value).ok()?);
+    }
+    let mut request = request.body(Body::empty()).ok()?;
+    request.extensions_mut().insert(ConnectInfo(peer));
+    Some((len, request))
+}
+
+/// Answers `request` (whose head, `head_len` bytes, is still unread on `stream`) through
+/// `app` and writes the response; the connection closes when it ends or the client leaves.
+pub async fn serve(stream: TcpStream, head_len: usize, request: Request<Body>, app: Router) {
+    if let Err(e) = answer(&stream, head_len, request, app).await {
+        tracing::debug!(error = %e, "stream connection ended with an error");
+    }
+}
+
+async fn answer(
+    stream: &TcpStream,
+    head_len: usize,
+    request: Request<Body>,
+    app: Router,
+) -> io::Result<()> {
+    skip(stream, head_len).await?;
+    let Ok::<_, Infallible>(response) = app.oneshot(request).await;
+    let length = http_body::Body::size_hint(response.body()).exact();
+    write_all(stream, &head(&response, length)).await?;
+    let mut body = response.into_body().into_data_stream();
+    let chunked = length.is_none();
+    loop {
+        let first = tokio::select! {
+            chunk = body.next() => chunk,
+            () = closed(stream) => return Ok(()),
+        };
+        let Some(first) = first.and_then(Result::ok) else {
+            break;
+        };
+        // Whatever else is ready now goes out in the same write: one syscall per wake-up.
+        let mut ready = vec![first];
+        let mut size = ready[0].len();
+        while size < COALESCE_LIMIT {
+            match body.next().now_or_never() {
+                Some(Some(Ok(chunk))) => {
+                    size += chunk.len();
+                    ready.push(chunk);
+                }
+                _ => break,
+            }
+        }
+        write_all(stream, &frame(&ready, chunked)).await?;
+    }
+    if chunked {
+        write_all(stream, b"0\r\n\r\n").await?;
+    }
+    Ok(())
+}
+
+/// The status line and headers; the framing (`content-length` or chunked), `date` and
+/// `connection: close` are this path's, whatever the response had.
+fn head(response: &Response<Body>, length: Option<u64>) -> Vec<u8> {
+    let status = response.status();
+    let mut out = Vec::with_capacity(256);
+    out.extend_from_slice(
+        format!(
+            "HTTP/1.1 {} {}\r\n",
+            status.as_str(),
+            status.canonical_reason().unwrap_or("")
+        )
+        .as_bytes(),
+    );
+    for (name, value) in response.headers() {
+        if [CONTENT_LENGTH, TRANSFER_ENCODING, CONNECTION, DATE].contains(name) {
+            continue;
+        }
+        out.extend_from_slice(name.as_str().as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(value.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b"date: ");
+    out.extend_from_slice(httpdate::fmt_http_date(std::time::SystemTime::now()).as_bytes());
+    match length {
+        Some(length) => out.extend_from_slice(format!("\r\ncontent-length: {length}").as_bytes()),
+        None => out.extend_from_slice(b"\r\ntransfer-encoding: chunked"),
+    }
+    out.extend_from_slice(b"\r\nconnection: close\r\n\r\n");
+    out
+}
+
+/// `chunks` in order as one piece of the body: one HTTP chunk when `chunked`.
+fn frame(chunks: &[Bytes], chunked: bool) -> BytesMut {
+    let size: usize = chunks.iter().map(Bytes::len).sum();
+    let mut out = BytesMut::with_capacity(size + 16);
+    if chunked {
+        out.put_slice(format!("{size:x}\r\n").as_bytes());
+    }
+    for chunk in chunks {
+        out.put_slice(chunk);
+    }
+    if chunked {
+        out.put_slice(b"\r\n");
+    }
+    out
+}
+
+/// Reads and drops the `len` bytes of the request head (already arrived: they were peeked).
+async fn skip(stream: &TcpStream, mut len: usize) -> io::Result<()> {
+    while len > 0 {
+        stream.readable().await?;
+        let mut scratch = [0u8; 1024];
+        match stream.try_read(&mut scratch[..len.min(1024)]) {
+            Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
+            Ok(n) => len -= n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// Resolves when the client has closed the connection (or it failed). Anything the client
+/// sends meanwhile is dropped: the connection ends with this response.
+async fn closed(stream: &TcpStream) {
+    loop {
+        if stream.readable().await.is_err() {
+            return;
+        }
+        let mut scratch = [0u8; 64];
+        match stream.try_read(&mut scratch) {
+            Ok(0) => return,
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            Err(_) => return,
+        }
+    }
+}
+
+async fn write_all(stream: &TcpStream, mut bytes: &[u8]) -> io::Result<()> {
+    while !bytes.is_empty() {
+        stream.writable().await?;
+        match stream.try_write(bytes) {
+            Ok(n) => bytes = &bytes[n..],
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn peer() -> SocketAddr {
+        "127.0.0.1:9".parse().unwrap()
+    }
+
+    #[test]
+    fn only_whole_bodyless_stream_gets_are_taken() {
+        let get = b"GET /v1/sessions/s1/events?last_event_id=1-2 HTTP/1.1\r\nHost: x\r\nLast-Event-ID: 7-3\r\n\r\n";
+        let (len, request) = stream_request(get, peer()).expect("a stream request");
+        assert_eq!(len, get.len());
+        assert_eq!(request.uri(), "/v1/sessions/s1/events?last_event_id=1-2");
+        assert_eq!(request.headers()["last-event-id"], "7-3");
+        assert!(request
+            .extensions()
+            .get::<ConnectInfo<SocketAddr>>()
+            .is_some());
+
+        for other in [
+            &b"GET /v1/sessions/s1/events HTTP/1.1\r\nHost: x\r\n"[..], // head not complete
+            b"GET /v1/sessions/s1 HTTP/1.1\r\n\r\n",
+            b"POST /v1/sessions/s1/events HTTP/1.1\r\n\r\n",
+            b"HEAD /v1/sessions/s1/events HTTP/1.1\r\n\r\n",
+            b"GET /v1/sessions/s1/events HTTP/1.0\r\n\r\n",
+            b"GET /v1/sessions/s1/events HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc",
+            b"GET /v1/sessions/s1/events HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n",
+            b"GET /v1/sessions/s1/events HTTP/1.1\r\nUpgrade: h2c\r\n\r\n",
+            b"GET /v1/sessions//events HTTP/1.1\r\n\r\n",
+        ] {
+            assert!(
+                stream_request(other, peer()).is_none(),
+                "{}",
+                String::from_utf8_lossy(other)
+            );
+        }
+        assert!(stream_request(
+            b"GET /v1/sessions/s/events HTTP/1.1\r\nContent-Length: 0\r\n\r\n",
+            peer()
+        )
+        .is_some());
+    }
+
+    #[test]
+    fn coalesced_frames_keep_their_order_in_one_chunk() {
+        let frames = [
+            Bytes::from_static(b"id: 1-1\n\n"),
+            Bytes::from_static(b"id: 1-2\n\n"),
+        ];
+        assert_eq!(
+            &frame(&frames, true)[..],
+            b"12\r\nid: 1-1\n\nid: 1-2\n\n\r\n"
+        );
+        assert_eq!(&frame(&frames[..1], false)[..], b"id: 1-1\n\n");
+    }
+}
+
+#[cfg(test)]
+mod socket_tests {
+    use std::time::Duration;
+
+    use axum::routing::get;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpListener;
+
+    use super::*;
+
+    /// Accepts one connection on `listener` and serves it as `serve.rs` does.
+    async fn serve_one(listener: &TcpListener, app: Router) {
+        let (server, peer) = listener.accept().await.unwrap();
+        // A fresh socket may report itself readable before the request is there; `peek`
+        // then says `Other` (the server hands such a connection to hyper).
+        for _ in 0..100 {
+            server.readable().await.unwrap();
+            if let Arrived::Stream(len, request) = peek(&server, peer) {
+                return serve(server, len, request, app).await;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("no stream request arrived");
+    }
+
+    /// The chunks of a chunked body, and whether it ended with the last chunk.
+    fn chunks(mut body: &[u8]) -> (Vec<Vec<u8>>, bool) {
+        let mut out = Vec::new();
+        loop {
+            let Some(line) = body.windows(2).position(|w| w == b"\r\n") else {
+                return (out, false);
+            };
+            let size =
+                usize::from_str_radix(std::str::from_utf8(&body[..line]).unwrap(), 16).unwrap();
+            body = &body[line + 2..];
+            if size == 0 {
+                return (out, body == b"\r\n");
+            }
+            out.push(body[..size].to_vec());
+            assert_eq!(&body[size..size + 2], b"\r\n");
+            body = &body[size + 2..];
+        }
+    }
+
+    /// Frames that are ready together go out as one chunk; every frame arrives exactly
+    /// once and in order, and the response is a well-formed chunked HTTP/1.1 answer.
+    #[tokio::test]
+    async fn queued_frames_are_coalesced_in_order_exactly_once() {
+        let app = Router::new().route(
+            "/v1/sessions/{id}/events",
+            get(|| async {
+                // Bursts of 50 ready frames, with a wake-up between bursts.
+                let frames = futures::stream::iter(0..200).then(|i| async move {
+                    if i % 50 == 0 {
+                        tokio::task::yield_now().await;
+                    }
+                    Ok::<_, Infallible>(Bytes::from(format!("id: 1-{i}\n\n")))
+                });
+                Response::builder()
+                    .header("content-type", "text/event-stream")
+                    .body(Body::from_stream(frames))
+                    .unwrap()
+            }),
+        );
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let client = tokio::spawn(async move {
+            let mut socket = TcpStream::connect(addr).await.unwrap();
+            socket
+                .write_all(b"GET /v1/sessions/s/events HTTP/1.1\r\nHost: x\r\n\r\n")
+                .await
+                .unwrap();
+            let mut answer = Vec::new();
+            socket.read_to_end(&mut answer).await.unwrap();
+            answer
+        });
+        serve_one(&listener, app).await;
+        let answer = client.await.unwrap();
+        let split = answer.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+        let head = String::from_utf8_lossy(&answer[..split]).to_lowercase();
+        assert!(head.starts_with("http/1.1 200 ok\r\n"), "{head}");
+        for header in [
+            "content-type: text/event-stream",
+            "transfer-encoding: chunked",
+            "connection: close",
+            "date: ",
+        ] {
+            assert!(head.contains(header), "{header} missing in {head}");
+        }
+        let (chunks, ended) = chunks(&answer[split + 4..]);
+        assert!(ended, "the body ends with the last chunk");
+        let ids: Vec<String> = chunks
+            .concat()
+            .split(|&b| b == b'\n')
+            .filter_map(|line| line.strip_prefix(b"id: 1-"))
+            .map(|id| String::from_utf8(id.to_vec()).unwrap())
+            .collect();
+        let expected: Vec<String> = (0..200).map(|i| i.to_string()).collect();
+        assert_eq!(ids, expected, "every frame once, in order");
+        assert!(
+            chunks.len() <= 8,
+            "ready frames share a write: {} chunks for 200 frames",
+            chunks.len()
+        );
+    }
+
+    /// A client that leaves ends its stream on the server, even with nothing to send.
+    #[tokio::test]
+    async fn a_client_that_leaves_ends_the_stream() {
+        let app = Router::new().route(
+            "/v1/sessions/{id}/events",
+            get(|| async {
+                let quiet = futures::stream::pending::<Result<Bytes, Infallible>>();
+                Response::new(Body::from_stream(
+                    futures::stream::iter([Ok(Bytes::from_static(b"retry: 1\n\n"))]).chain(quiet),
+                ))
+            }),
+        );
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let mut socket = TcpStream::connect(addr).await.unwrap();
+            socket
+                .write_all(b"GET /v1/sessions/s/events HTTP/1.1\r\nHost: x\r\n\r\n")
+                .await
+                .unwrap();
+            let mut first = [0; 64];
+            let _ = socket.read(&mut first).await.unwrap();
+            drop(socket);
+        });
+        tokio::time::timeout(Duration::from_secs(5), serve_one(&listener, app))
+            .await
+            .expect("the server noticed the client left");
+    }
+}
