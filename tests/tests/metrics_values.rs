@@ -50,7 +50,7 @@ fn events_url(gateway: &Gateway, session: &str) -> String {
 #[tokio::test]
 async fn metrics_after_a_scripted_run_are_exact() {
     let services = Services::from_env();
-    let (queue, dlq) = Queue::with_dead_letter_queue(&services, 1, 2).await;
+    let (queue, _dead_letters) = Queue::with_dead_letter_queue(&services, 1, 2).await;
     let good = TopicTap::create(&services, &unique("good")).await;
     let gateway = queue
         .gateway_with(
