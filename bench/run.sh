@@ -290,30 +290,32 @@ cp "${BENCH_BIN_DIR:-$CARGO_TARGET_DIR/release}"/{gateway,loadgen} "$work/bin/"
 
 fanout_subs=$(scaled 5000) sessions_n=$(scaled 10000) sessions_rate=$(scaled 5000)
 idle_subs=$(scaled 50000) storm_subs=$(scaled 5000)
-# Enough loopback source addresses for the idle connections, at most 10 000 on each (an
-# address has ~28 000 ephemeral ports, and the previous repeat's are in TIME_WAIT).
-idle_addrs=$((idle_subs / 10000 + 1))
+# Loopback source addresses for N subscribers: at most 2 500 connections on each. The
+# client binds each socket to its source address before connecting, and such a bind gets
+# only half of the ~28 000 ephemeral ports (Linux keeps the other half for connect), minus
+# those the previous run left in TIME_WAIT.
+sources() { echo $(($1 / 2500 + 1)); }
 for name in $scenarios; do
   case $name in
     # (a) One session, many subscribers: pure fan-out, open-loop at 10 events/s.
     fanout) scenario fanout "gateway gateway-redis nchan pushpin" --sessions 1 \
       --subscribers "$fanout_subs" --events $((10 * seconds)) --rate 10 \
-      --connect-concurrency 256 ;;
+      --connect-concurrency 256 --source-addrs "$(sources "$fanout_subs")" ;;
     # (b) Many one-subscriber sessions at 5 000 publishes/s: routing and bookkeeping.
     sessions) scenario sessions "gateway gateway-redis nchan pushpin" \
       --sessions "$sessions_n" --subscribers "$sessions_n" \
       --events $((sessions_rate * seconds)) --rate "$sessions_rate" \
-      --concurrency 64 --connect-concurrency 256 ;;
+      --concurrency 64 --connect-concurrency 256 --source-addrs "$(sources "$sessions_n")" ;;
     # (c) Idle streams, 50 per session: what a connection costs the target, in PSS.
     idle) scenario idle "gateway nchan pushpin" --sessions $(((idle_subs + 49) / 50)) \
-      --subscribers "$idle_subs" --events 1 --idle-secs 5 --source-addrs "$idle_addrs" \
+      --subscribers "$idle_subs" --events 1 --idle-secs 5 --source-addrs "$(sources "$idle_subs")" \
       --connect-concurrency 256 ;;
     # (d) Reconnect storm: every subscriber drops at once 3 s into publishing and resumes
     # with Last-Event-ID while events flow. Pushpin is left out: resuming needs a GRIP
     # backend that replays, which the bench's hold-only backend is not.
     storm) scenario storm "gateway gateway-redis nchan" --sessions 1 \
       --subscribers "$storm_subs" --events $((20 * (seconds + 3))) --rate 20 \
-      --storm-after-secs 3 --connect-concurrency 512 ;;
+      --storm-after-secs 3 --connect-concurrency 512 --source-addrs "$(sources "$storm_subs")" ;;
     # One session, as fast as the target takes publishes (closed loop).
     burst) scenario burst "gateway nchan pushpin" --sessions 1 --subscribers 100 \
       --events 2000 --rate 0 ;;

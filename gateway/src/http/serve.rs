@@ -80,21 +80,29 @@ async fn connection(
     stop: CancellationToken,
 ) {
     let accepted = Instant::now();
-    tokio::select! {
-        readable = tokio::time::timeout(header_timeout, stream.readable()) => {
-            if !matches!(readable, Ok(Ok(()))) {
-                return;
+    let deadline = tokio::time::Instant::from_std(accepted + header_timeout);
+    let arrived = loop {
+        tokio::select! {
+            readable = tokio::time::timeout_at(deadline, stream.readable()) => {
+                if !matches!(readable, Ok(Ok(()))) {
+                    return;
+                }
             }
+            () = stop.cancelled() => return,
         }
-        () = stop.cancelled() => return,
-    }
+        match stream_conn::peek(&stream, peer) {
+            // Readiness can be stale: wait again, within the same header timeout.
+            stream_conn::Arrived::NotYet => continue,
+            arrived => break arrived,
+        }
+    };
     drop(stop);
-    match stream_conn::peek(&stream, peer) {
+    match arrived {
         stream_conn::Arrived::Stream(head_len, request) => {
             return stream_conn::serve(stream, head_len, request, app).await;
         }
         stream_conn::Arrived::Closed => return,
-        stream_conn::Arrived::Other => {}
+        stream_conn::Arrived::Other | stream_conn::Arrived::NotYet => {}
     }
     builder.header_read_timeout(header_timeout.saturating_sub(accepted.elapsed()));
     // Boxed: hyper's connection state would otherwise size every connection's task,

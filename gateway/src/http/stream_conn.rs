@@ -11,7 +11,6 @@
 use std::convert::Infallible;
 use std::io;
 use std::net::SocketAddr;
-use std::task::{Context, Poll};
 
 use axum::body::Body;
 use axum::extract::ConnectInfo;
@@ -48,6 +47,8 @@ pub enum Arrived {
     Stream(usize, Request<Body>),
     /// Anything else, for hyper.
     Other,
+    /// Nothing to read after all (the readiness was stale): wait for readable again.
+    NotYet,
     /// The client closed the connection (or it failed) before sending anything.
     Closed,
 }
@@ -59,16 +60,18 @@ pub enum Arrived {
 pub fn peek(stream: &TcpStream, peer: SocketAddr) -> Arrived {
     let mut head = [0u8; MAX_HEAD];
     let mut buf = ReadBuf::new(&mut head);
-    // Not waiting: the caller saw the socket readable, and either path registers its own
-    // waker on its next read.
-    let mut cx = Context::from_waker(futures::task::noop_waker_ref());
-    match stream.poll_peek(&mut cx, &mut buf) {
-        Poll::Ready(Ok(0)) | Poll::Ready(Err(_)) => Arrived::Closed,
-        Poll::Ready(Ok(read)) => match stream_request(&head[..read], peer) {
+    // Unconstrained: `poll_peek` first takes a unit of the task's cooperative budget and
+    // answers Pending when a busy worker has spent it, which under a burst of new
+    // connections sent nearly every stream to hyper. Not waiting: the caller saw the
+    // socket readable, and a stale readiness is cleared so that it waits again.
+    let peek = futures::future::poll_fn(|cx| stream.poll_peek(cx, &mut buf));
+    match tokio::task::unconstrained(peek).now_or_never() {
+        Some(Ok(0)) | Some(Err(_)) => Arrived::Closed,
+        Some(Ok(read)) => match stream_request(&head[..read], peer) {
             Some((len, request)) => Arrived::Stream(len, request),
             None => Arrived::Other,
         },
-        Poll::Pending => Arrived::Other,
+        None => Arrived::NotYet,
     }
 }
 
