@@ -26,6 +26,7 @@ mod run;
 mod schedule;
 mod seq;
 mod sqs;
+mod sse_client;
 mod stats;
 mod subscribe;
 mod target;

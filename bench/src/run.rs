@@ -3,7 +3,7 @@
 //! open-loop schedule (with a reconnect storm if asked), wait for the deliveries (at most
 //! `drain_secs` after the last publish), and add it all up.
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::Ipv4Addr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -17,6 +17,7 @@ use crate::plan::Plan;
 use crate::publish::{self, Publisher};
 use crate::report::{Measured, Record};
 use crate::sqs::SqsPublisher;
+use crate::sse_client::Url;
 use crate::target::Target;
 use crate::{procstat, subscribe};
 
@@ -60,13 +61,9 @@ pub async fn run(config: &Config) -> Result<Record> {
             Publisher::Sqs(SqsPublisher::new(queue).await)
         }
     };
-    let clients = (1..=config.source_addrs)
-        .map(|n| {
-            reqwest::Client::builder()
-                .local_address(IpAddr::V4(Ipv4Addr::new(127, 0, 0, n)))
-                .build()
-        })
-        .collect::<reqwest::Result<Vec<_>>>()?;
+    let sources = (1..=config.source_addrs)
+        .map(|n| Ipv4Addr::new(127, 0, 0, n))
+        .collect();
 
     let start = Instant::now();
     let before = procstat::sample(&config.pid);
@@ -86,7 +83,7 @@ pub async fn run(config: &Config) -> Result<Record> {
     let (stop, stopped) = watch::channel(false);
     let (storm, storm_rx) = watch::channel(false);
     let shared = subscribe::Shared {
-        clients: Arc::new(clients),
+        sources: Arc::new(sources),
         start,
         connecting: Arc::new(Semaphore::new(config.connect_concurrency as usize)),
         connected,
@@ -106,7 +103,7 @@ pub async fn run(config: &Config) -> Result<Record> {
         let target = &subscribe_targets[index % subscribe_targets.len()];
         let me = subscribe::Subscriber {
             index,
-            url: target.subscribe_url(&plan.sessions[session]),
+            url: Url::parse(&target.subscribe_url(&plan.sessions[session]))?,
             session: session as u64,
             sessions: plan.sessions.len() as u64,
             last_seq,

@@ -3,18 +3,16 @@
 //! session's last event or is told to stop. In a reconnect storm it drops its connection
 //! and resumes with `Last-Event-ID`.
 
+use std::net::Ipv4Addr;
 use std::sync::Arc;
 use std::time::Instant;
 
-use anyhow::{Context, Result};
-use bytes::Bytes;
-use eventsource_stream::Eventsource;
-use futures::{Stream, StreamExt};
-use serde_json::Value;
+use anyhow::Result;
 use tokio::sync::{mpsc, watch, Semaphore};
 
 use crate::schedule;
 use crate::seq::{SeqCheck, SeqStats};
+use crate::sse_client::{self, number_field, SseStream, Url};
 
 /// What one subscriber saw.
 #[derive(Debug, Default)]
@@ -34,8 +32,8 @@ pub struct Outcome {
 /// Everything a subscriber needs besides its URL.
 #[derive(Clone)]
 pub struct Shared {
-    /// One client per loopback source address; subscriber `i` uses client `i % len`.
-    pub clients: Arc<Vec<reqwest::Client>>,
+    /// Loopback source addresses; subscriber `i` connects from address `i % len`.
+    pub sources: Arc<Vec<Ipv4Addr>>,
     pub start: Instant,
     /// Bounds how many connections are being opened at once.
     pub connecting: Arc<Semaphore>,
@@ -50,7 +48,7 @@ pub struct Shared {
 /// Who the subscriber is.
 pub struct Subscriber {
     pub index: usize,
-    pub url: String,
+    pub url: Url,
     /// Its session's index and the number of sessions, for the sequence check.
     pub session: u64,
     pub sessions: u64,
@@ -66,12 +64,12 @@ enum Ended {
 pub async fn run(me: Subscriber, mut shared: Shared) -> Outcome {
     let mut outcome = Outcome::default();
     let mut check = SeqCheck::new(me.session, me.sessions);
-    let client = shared.clients[me.index % shared.clients.len()].clone();
+    let source = shared.sources[me.index % shared.sources.len()];
     let mut last_event_id: Option<String> = None;
     let mut first = true;
     loop {
         let permit = shared.connecting.clone().acquire_owned().await;
-        let opened = open(&client, &me.url, last_event_id.as_deref()).await;
+        let opened = sse_client::open(source, &me.url, last_event_id.as_deref()).await;
         drop(permit);
         if first {
             let _ = shared.connected.send(()).await;
@@ -79,15 +77,15 @@ pub async fn run(me: Subscriber, mut shared: Shared) -> Outcome {
             outcome.reopened_ns = Some(shared.start.elapsed().as_nanos() as u64);
         }
         let events = match opened {
-            Ok(bytes) => bytes.eventsource(),
+            Ok(events) => events,
             Err(e) => {
-                outcome.error = Some(format!("{}: {e:#}", me.url));
+                outcome.error = Some(format!("{}: {e:#}", me.url.path));
                 break;
             }
         };
         let read = read(
             &me,
-            Box::pin(events),
+            events,
             &mut shared,
             &mut check,
             &mut outcome,
@@ -100,7 +98,7 @@ pub async fn run(me: Subscriber, mut shared: Shared) -> Outcome {
             Ok(Ended::Done) => break,
             Ok(Ended::Storm) => continue,
             Err(e) => {
-                outcome.error = Some(format!("{}: {e:#}", me.url));
+                outcome.error = Some(format!("{}: {e:#}", me.url.path));
                 break;
             }
         }
@@ -110,19 +108,15 @@ pub async fn run(me: Subscriber, mut shared: Shared) -> Outcome {
 }
 
 /// Reads one connection until the subscriber is done, a storm drops it, or it fails.
-async fn read<S, E>(
+async fn read(
     me: &Subscriber,
-    mut events: std::pin::Pin<Box<S>>,
+    mut events: SseStream,
     shared: &mut Shared,
     check: &mut SeqCheck,
     outcome: &mut Outcome,
     last_event_id: &mut Option<String>,
     storm_pending: bool,
-) -> Result<Ended>
-where
-    S: Stream<Item = Result<eventsource_stream::Event, E>>,
-    E: std::fmt::Display,
-{
+) -> Result<Ended> {
     loop {
         let event = tokio::select! {
             event = events.next() => event,
@@ -130,27 +124,23 @@ where
             // Only the first connection takes part in the storm: the resumed one stays.
             _ = shared.storm.wait_for(|storm| *storm), if storm_pending => return Ok(Ended::Storm),
         };
-        let event = match event {
-            Some(Ok(event)) => event,
-            Some(Err(e)) => anyhow::bail!("{e}"),
-            None => anyhow::bail!("stream ended early"),
+        let Some(event) = event? else {
+            anyhow::bail!("stream ended early");
         };
         let received_ns = shared.start.elapsed().as_nanos() as u64;
-        if !event.id.is_empty() {
-            *last_event_id = Some(event.id.clone());
+        if event.id.is_some() {
+            *last_event_id = event.id;
         }
-        let Ok(data) = serde_json::from_str::<Value>(&event.data) else {
-            continue;
-        };
-        let metadata = &data["metadata"];
-        let Some(seq) = metadata["bench_seq"].as_u64() else {
+        // The bench's own fields are unique keys of the event's metadata, so a scan finds
+        // them without parsing the document.
+        let Some(seq) = number_field(&event.data, "bench_seq") else {
             continue; // the initial snapshot of a fresh session, or a stray message
         };
         if event.event == "snapshot" {
             check.snapshot(seq);
         } else {
             check.event(seq);
-            if let Some(stamped) = metadata["bench_sent_ns"].as_u64() {
+            if let Some(stamped) = number_field(&event.data, "bench_sent_ns") {
                 outcome
                     .latencies_us
                     .push(schedule::latency_us(stamped, received_ns));
@@ -162,28 +152,4 @@ where
             return Ok(Ended::Done);
         }
     }
-}
-
-/// Opens the stream and waits for its first bytes (the gateway's `retry:` hint, Nchan's
-/// and Pushpin's opening comment): only then is the subscription surely registered, so
-/// no event published afterwards can be missed. Those bytes are put back in front.
-async fn open(
-    client: &reqwest::Client,
-    url: &str,
-    last_event_id: Option<&str>,
-) -> Result<impl Stream<Item = reqwest::Result<Bytes>>> {
-    // Nchan picks its EventSource transport by this header, as browsers send it.
-    let mut request = client
-        .get(url)
-        .header(reqwest::header::ACCEPT, "text/event-stream");
-    if let Some(id) = last_event_id {
-        request = request.header("last-event-id", id);
-    }
-    let response = request.send().await?.error_for_status()?;
-    let mut body = response.bytes_stream();
-    let first = body
-        .next()
-        .await
-        .context("the stream ended before its first bytes")??;
-    Ok(futures::stream::iter([Ok(first)]).chain(body))
 }
