@@ -3,6 +3,12 @@ use clap::Parser;
 use gateway::config::Config;
 use tracing_subscriber::EnvFilter;
 
+/// mimalloc rather than glibc's malloc: on the Redis backend each event allocates and
+/// frees buffers of many sizes, and glibc's consolidation of them cost a quarter of the
+/// CPU (BENCHMARKS.md, "Allocator").
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let config = Config::parse();
