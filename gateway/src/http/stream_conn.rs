@@ -132,10 +132,13 @@ async fn answer(
     write_all(stream, &head(&response, length)).await?;
     let mut body = response.into_body().into_data_stream();
     let chunked = length.is_none();
+    // Made once: its interest in the socket stays registered between frames.
+    let closed = closed(stream);
+    tokio::pin!(closed);
     loop {
         let first = tokio::select! {
             chunk = body.next() => chunk,
-            () = closed(stream) => return Ok(()),
+            () = &mut closed => return Ok(()),
         };
         let Some(first) = first.and_then(Result::ok) else {
             break;
@@ -443,5 +446,34 @@ mod socket_tests {
         tokio::time::timeout(Duration::from_secs(5), serve_one(&listener, app))
             .await
             .expect("the server noticed the client left");
+    }
+
+    /// A worker that has just accepted a burst of connections has spent its cooperative
+    /// budget; the look at the first bytes must not take that as "nothing arrived" (it
+    /// did, and nearly every stream of a burst went to hyper).
+    #[tokio::test]
+    async fn a_spent_task_budget_does_not_turn_a_stream_away() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let mut client = TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        client
+            .write_all(b"GET /v1/sessions/s/events HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let (server, peer) = listener.accept().await.unwrap();
+        server.readable().await.unwrap();
+        let arrived = std::future::poll_fn(|cx| {
+            for _ in 0..10_000 {
+                match tokio::task::coop::poll_proceed(cx) {
+                    std::task::Poll::Ready(spent) => spent.made_progress(),
+                    std::task::Poll::Pending => break,
+                }
+            }
+            assert!(!tokio::task::coop::has_budget_remaining());
+            std::task::Poll::Ready(peek(&server, peer))
+        })
+        .await;
+        assert!(matches!(arrived, Arrived::Stream(..)));
     }
 }
