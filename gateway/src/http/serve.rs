@@ -98,8 +98,8 @@ async fn connection(
     };
     drop(stop);
     match arrived {
-        stream_conn::Arrived::Stream(head_len, request) => {
-            return stream_conn::serve(stream, head_len, request, app).await;
+        stream_conn::Arrived::Stream(request_len, request) => {
+            return stream_conn::serve(stream, request_len, request, app).await;
         }
         stream_conn::Arrived::Closed => return,
         stream_conn::Arrived::Other | stream_conn::Arrived::NotYet => {}

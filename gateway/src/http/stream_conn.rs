@@ -2,11 +2,12 @@
 //! read buffer and an 8 KiB header write buffer for as long as the connection lives,
 //! which for a stream that is open for hours is most of what a subscriber costs. A
 //! request that arrives whole and asks for a stream (`GET /v1/sessions/{id}/events`,
-//! HTTP/1.1, no body, no upgrade) is served here instead: the head is parsed once, the
-//! router answers it as usual (same layers, same handler), and the response is written
-//! straight to the socket with chunked framing. The connection holds no buffer while
-//! the stream is quiet, and closes when the response ends. Anything else, and any head
-//! that is not complete in the first read, goes to hyper unchanged.
+//! `GET /v1/events`, or `POST /v1/events` whose small body came with its head; HTTP/1.1,
+//! no chunked body, no upgrade) is served here instead: it is parsed once, the router
+//! answers it as usual (same layers, same handler), and the response is written straight
+//! to the socket with chunked framing. The connection holds no buffer while the stream is
+//! quiet, and closes when the response ends. Anything else, and any request that is not
+//! complete in the first read, goes to hyper unchanged.
 
 use std::convert::Infallible;
 use std::io;
@@ -30,20 +31,31 @@ const MAX_HEADERS: usize = 64;
 /// At most this many bytes of frames that are already waiting go out in one write.
 const COALESCE_LIMIT: usize = 64 * 1024;
 
-/// Whether `path` (without the query) is a session's SSE stream.
-pub fn is_stream_path(path: &str) -> bool {
+/// Whether `method` on `path` (without the query) opens an SSE stream: a session's
+/// (`GET /v1/sessions/{id}/events`) or several sessions' (`GET` or `POST /v1/events`).
+pub fn is_stream_route(method: &str, path: &str) -> bool {
     let mut parts = path.split('/');
-    matches!(
-        (parts.next(), parts.next(), parts.next(), parts.next(), parts.next(), parts.next()),
-        (Some(""), Some("v1"), Some("sessions"), Some(id), Some("events"), None) if !id.is_empty()
-    )
+    match (
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+    ) {
+        (Some(""), Some("v1"), Some("sessions"), Some(id), Some("events"), None) => {
+            method == "GET" && !id.is_empty()
+        }
+        (Some(""), Some("v1"), Some("events"), None, ..) => method == "GET" || method == "POST",
+        _ => false,
+    }
 }
 
 /// What the first bytes of a connection are.
 // Returned once per connection and taken apart at once: boxing would only add an allocation.
 #[allow(clippy::large_enum_variant)]
 pub enum Arrived {
-    /// A whole stream request: its head's length and the request.
+    /// A whole stream request: its length (head and body) and the request.
     Stream(usize, Request<Body>),
     /// Anything else, for hyper.
     Other,
@@ -75,58 +87,75 @@ pub fn peek(stream: &TcpStream, peer: SocketAddr) -> Arrived {
     }
 }
 
-/// The request in `bytes` if they start with a complete head this path serves, with the
-/// head's length; `None` leaves the connection to hyper.
+/// The request in `bytes` if they start with a complete request this path serves (its
+/// head, and its body when it has one), with its length; `None` leaves the connection to
+/// hyper.
 pub fn stream_request(bytes: &[u8], peer: SocketAddr) -> Option<(usize, Request<Body>)> {
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut parsed = httparse::Request::new(&mut headers);
-    let httparse::Status::Complete(len) = parsed.parse(bytes).ok()? else {
+    let httparse::Status::Complete(head_len) = parsed.parse(bytes).ok()? else {
         return None;
     };
-    let path = parsed.path?;
-    if parsed.method? != "GET"
-        || parsed.version? != 1
-        || !is_stream_path(path.split('?').next().unwrap_or(path))
-    {
+    let (method, path) = (parsed.method?, parsed.path?);
+    if parsed.version? != 1 || !is_stream_route(method, path.split('?').next().unwrap_or(path)) {
         return None;
     }
     let mut request = Request::builder()
-        .method(Method::GET)
+        .method(Method::from_bytes(method.as_bytes()).ok()?)
         .uri(path)
         .version(Version::HTTP_11);
+    let mut body_len: Option<usize> = None;
     for header in parsed.headers.iter() {
         let name = HeaderName::from_bytes(header.name.as_bytes()).ok()?;
-        // A body or a protocol switch needs hyper's handling.
-        let bodyless = |value: &[u8]| value.iter().all(|b| b.is_ascii_whitespace() || *b == b'0');
+        // Chunked bodies, a protocol switch and `Expect: 100-continue` need hyper.
         if name == TRANSFER_ENCODING
             || name == axum::http::header::UPGRADE
             || name == axum::http::header::EXPECT
-            || (name == CONTENT_LENGTH && !bodyless(header.value))
         {
             return None;
         }
+        if name == CONTENT_LENGTH {
+            let value = std::str::from_utf8(header.value).ok()?.trim();
+            // One plain decimal length; anything else (a list, a sign) goes to hyper.
+            if body_len.is_some() || value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit())
+            {
+                return None;
+            }
+            body_len = Some(value.parse().ok()?);
+        }
         request = request.header(name, HeaderValue::from_bytes(header.value).ok()?);
     }
-    let mut request = request.body(Body::empty()).ok()?;
+    // The body must have arrived with the head (a small POST does); otherwise hyper reads it.
+    let body_len = body_len.unwrap_or(0);
+    if method == "GET" && body_len > 0 {
+        return None;
+    }
+    let body = bytes.get(head_len..head_len.checked_add(body_len)?)?;
+    let body = if body.is_empty() {
+        Body::empty()
+    } else {
+        Body::from(Bytes::copy_from_slice(body))
+    };
+    let mut request = request.body(body).ok()?;
     request.extensions_mut().insert(ConnectInfo(peer));
-    Some((len, request))
+    Some((head_len + body_len, request))
 }
 
-/// Answers `request` (whose head, `head_len` bytes, is still unread on `stream`) through
+/// Answers `request` (whose bytes, `request_len` of them, are still unread on `stream`) through
 /// `app` and writes the response; the connection closes when it ends or the client leaves.
-pub async fn serve(stream: TcpStream, head_len: usize, request: Request<Body>, app: Router) {
-    if let Err(e) = answer(&stream, head_len, request, app).await {
+pub async fn serve(stream: TcpStream, request_len: usize, request: Request<Body>, app: Router) {
+    if let Err(e) = answer(&stream, request_len, request, app).await {
         tracing::debug!(error = %e, "stream connection ended with an error");
     }
 }
 
 async fn answer(
     stream: &TcpStream,
-    head_len: usize,
+    request_len: usize,
     request: Request<Body>,
     app: Router,
 ) -> io::Result<()> {
-    skip(stream, head_len).await?;
+    skip(stream, request_len).await?;
     let Ok::<_, Infallible>(response) = app.oneshot(request).await;
     let length = http_body::Body::size_hint(response.body()).exact();
     write_all(stream, &head(&response, length)).await?;
@@ -211,7 +240,7 @@ fn frame(chunks: &[Bytes], chunked: bool) -> BytesMut {
     out
 }
 
-/// Reads and drops the `len` bytes of the request head (already arrived: they were peeked).
+/// Reads and drops the `len` bytes of the request (already arrived: they were peeked).
 async fn skip(stream: &TcpStream, mut len: usize) -> io::Result<()> {
     while len > 0 {
         stream.readable().await?;
@@ -297,6 +326,39 @@ mod tests {
             peer()
         )
         .is_some());
+    }
+
+    #[test]
+    fn multiplexed_streams_are_taken_with_a_body_that_came_along() {
+        let get = b"GET /v1/events?session=a&session=b HTTP/1.1\r\nHost: x\r\n\r\n";
+        let (len, request) = stream_request(get, peer()).expect("a multiplexed GET");
+        assert_eq!((len, request.method()), (get.len(), &Method::GET));
+
+        let post = b"POST /v1/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 18\r\n\r\n{\"sessions\":[\"a\"]}";
+        let (len, request) = stream_request(post, peer()).expect("a multiplexed POST");
+        assert_eq!((len, request.method()), (post.len(), &Method::POST));
+        assert_eq!(
+            http_body::Body::size_hint(request.body()).exact(),
+            Some(18),
+            "the body is the request's"
+        );
+
+        for other in [
+            // The body has not all arrived: hyper reads it.
+            &b"POST /v1/events HTTP/1.1\r\nContent-Length: 18\r\n\r\n{\"sessions\":"[..],
+            b"POST /v1/events HTTP/1.1\r\nContent-Length: +1\r\n\r\nx",
+            b"POST /v1/events HTTP/1.1\r\nContent-Length: 1, 1\r\n\r\nx",
+            b"POST /v1/events HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\nx",
+            b"POST /v1/events HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 1\r\n\r\n",
+            b"POST /v1/events/x HTTP/1.1\r\nContent-Length: 0\r\n\r\n",
+            b"PUT /v1/events HTTP/1.1\r\nContent-Length: 0\r\n\r\n",
+        ] {
+            assert!(
+                stream_request(other, peer()).is_none(),
+                "{}",
+                String::from_utf8_lossy(other)
+            );
+        }
     }
 
     #[test]
@@ -416,6 +478,44 @@ mod socket_tests {
             chunks.len() <= 8,
             "ready frames share a write: {} chunks for 200 frames",
             chunks.len()
+        );
+    }
+
+    /// A multiplexed stream opened with a POST is answered on this path, with the body the
+    /// client sent.
+    #[tokio::test]
+    async fn a_post_stream_gets_its_body_and_a_lean_answer() {
+        let app = Router::new().route(
+            "/v1/events",
+            axum::routing::post(|body: Bytes| async move {
+                let frame = [&b"data: "[..], &body, b"\n\n"].concat();
+                Response::new(Body::from_stream(futures::stream::iter([Ok::<
+                    _,
+                    Infallible,
+                >(
+                    Bytes::from(frame),
+                )])))
+            }),
+        );
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let client = tokio::spawn(async move {
+            let mut socket = TcpStream::connect(addr).await.unwrap();
+            socket
+                .write_all(b"POST /v1/events HTTP/1.1\r\nHost: x\r\nContent-Length: 18\r\n\r\n{\"sessions\":[\"a\"]}")
+                .await
+                .unwrap();
+            let mut answer = Vec::new();
+            socket.read_to_end(&mut answer).await.unwrap();
+            String::from_utf8(answer).unwrap()
+        });
+        serve_one(&listener, app).await;
+        let answer = client.await.unwrap().to_lowercase();
+        assert!(answer.starts_with("http/1.1 200 ok\r\n"), "{answer}");
+        assert!(answer.contains("\r\nconnection: close\r\n"), "{answer}");
+        assert!(
+            answer.contains("data: {\"sessions\":[\"a\"]}\n\n"),
+            "{answer}"
         );
     }
 
