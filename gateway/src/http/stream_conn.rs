@@ -400,6 +400,22 @@ mod socket_tests {
         panic!("no stream request arrived");
     }
 
+    /// Sends `request` to `app`, served as `serve.rs` serves a stream, and reads the whole
+    /// answer.
+    async fn exchange(app: Router, request: &'static [u8]) -> Vec<u8> {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let client = tokio::spawn(async move {
+            let mut socket = TcpStream::connect(addr).await.unwrap();
+            socket.write_all(request).await.unwrap();
+            let mut answer = Vec::new();
+            socket.read_to_end(&mut answer).await.unwrap();
+            answer
+        });
+        serve_one(&listener, app).await;
+        client.await.unwrap()
+    }
+
     /// The chunks of a chunked body, and whether it ended with the last chunk.
     fn chunks(mut body: &[u8]) -> (Vec<Vec<u8>>, bool) {
         let mut out = Vec::new();
@@ -439,20 +455,11 @@ mod socket_tests {
                     .unwrap()
             }),
         );
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let client = tokio::spawn(async move {
-            let mut socket = TcpStream::connect(addr).await.unwrap();
-            socket
-                .write_all(b"GET /v1/sessions/s/events HTTP/1.1\r\nHost: x\r\n\r\n")
-                .await
-                .unwrap();
-            let mut answer = Vec::new();
-            socket.read_to_end(&mut answer).await.unwrap();
-            answer
-        });
-        serve_one(&listener, app).await;
-        let answer = client.await.unwrap();
+        let answer = exchange(
+            app,
+            b"GET /v1/sessions/s/events HTTP/1.1\r\nHost: x\r\n\r\n",
+        )
+        .await;
         let split = answer.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
         let head = String::from_utf8_lossy(&answer[..split]).to_lowercase();
         assert!(head.starts_with("http/1.1 200 ok\r\n"), "{head}");
@@ -489,28 +496,16 @@ mod socket_tests {
             "/v1/events",
             axum::routing::post(|body: Bytes| async move {
                 let frame = [&b"data: "[..], &body, b"\n\n"].concat();
-                Response::new(Body::from_stream(futures::stream::iter([Ok::<
-                    _,
-                    Infallible,
-                >(
-                    Bytes::from(frame),
-                )])))
+                let frames = futures::stream::iter([Ok::<_, Infallible>(Bytes::from(frame))]);
+                Response::new(Body::from_stream(frames))
             }),
         );
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let client = tokio::spawn(async move {
-            let mut socket = TcpStream::connect(addr).await.unwrap();
-            socket
-                .write_all(b"POST /v1/events HTTP/1.1\r\nHost: x\r\nContent-Length: 18\r\n\r\n{\"sessions\":[\"a\"]}")
-                .await
-                .unwrap();
-            let mut answer = Vec::new();
-            socket.read_to_end(&mut answer).await.unwrap();
-            String::from_utf8(answer).unwrap()
-        });
-        serve_one(&listener, app).await;
-        let answer = client.await.unwrap().to_lowercase();
+        let answer = exchange(
+            app,
+            b"POST /v1/events HTTP/1.1\r\nHost: x\r\nContent-Length: 18\r\n\r\n{\"sessions\":[\"a\"]}",
+        )
+        .await;
+        let answer = String::from_utf8(answer).unwrap().to_lowercase();
         assert!(answer.starts_with("http/1.1 200 ok\r\n"), "{answer}");
         assert!(answer.contains("\r\nconnection: close\r\n"), "{answer}");
         assert!(
