@@ -55,7 +55,7 @@ pub struct Event {
 /// An open SSE response.
 pub struct SseStream {
     socket: TcpStream,
-    body: Decoder,
+    decoder: Decoder,
 }
 
 /// Turns the bytes of a response body, as they arrive, into events.
@@ -90,36 +90,39 @@ pub async fn open(source: Ipv4Addr, url: &Url, last_event_id: Option<&str>) -> R
 
     let mut stream = SseStream {
         socket,
-        body: Decoder::default(),
+        decoder: Decoder::default(),
     };
     let head_len = loop {
-        if let Some(end) = find(&stream.body.raw, b"\r\n\r\n") {
+        if let Some(end) = find(&stream.decoder.raw, b"\r\n\r\n") {
             break end + 4;
         }
-        ensure!(stream.body.raw.len() < MAX_HEAD, "response head too long");
+        ensure!(
+            stream.decoder.raw.len() < MAX_HEAD,
+            "response head too long"
+        );
         ensure!(
             stream.fill().await? > 0,
             "connection closed before the response head"
         );
     };
-    let head = stream.body.raw.split_to(head_len);
+    let head = stream.decoder.raw.split_to(head_len);
     let head = std::str::from_utf8(&head).context("response head is not UTF-8")?;
     let status = head
         .split(' ')
         .nth(1)
         .context("no status in the response")?;
     ensure!(status == "200", "HTTP {status}");
-    stream.body.chunked = head.lines().any(|line| {
+    stream.decoder.chunked = head.lines().any(|line| {
         let line = line.to_ascii_lowercase();
         line.starts_with("transfer-encoding:") && line.contains("chunked")
     });
     loop {
-        stream.body.decode()?;
-        if !stream.body.body.is_empty() {
+        stream.decoder.decode()?;
+        if !stream.decoder.body.is_empty() {
             return Ok(stream);
         }
         ensure!(
-            !stream.body.ended && stream.fill().await? > 0,
+            !stream.decoder.ended && stream.fill().await? > 0,
             "the stream ended before its first bytes"
         );
     }
@@ -129,19 +132,19 @@ impl SseStream {
     /// The next event; `None` when the response ended. Comments and `retry:` are skipped.
     pub async fn next(&mut self) -> Result<Option<Event>> {
         loop {
-            if let Some(event) = self.body.parse()? {
+            if let Some(event) = self.decoder.parse()? {
                 return Ok(Some(event));
             }
-            if self.body.ended || self.fill().await? == 0 {
+            if self.decoder.ended || self.fill().await? == 0 {
                 return Ok(None);
             }
-            self.body.decode()?;
+            self.decoder.decode()?;
         }
     }
 
     async fn fill(&mut self) -> Result<usize> {
-        self.body.raw.reserve(4096);
-        Ok(self.socket.read_buf(&mut self.body.raw).await?)
+        self.decoder.raw.reserve(4096);
+        Ok(self.socket.read_buf(&mut self.decoder.raw).await?)
     }
 }
 
