@@ -386,8 +386,8 @@ mod socket_tests {
     /// Accepts one connection on `listener` and serves it as `serve.rs` does.
     async fn serve_one(listener: &TcpListener, app: Router) {
         let (server, peer) = listener.accept().await.unwrap();
-        // A fresh socket may report itself readable before the request is there; `peek`
-        // then says `Other` (the server hands such a connection to hyper).
+        // The test's request may still be arriving: `peek` says `NotYet` (stale readiness)
+        // or `Other` (a head in pieces, which the server would hand to hyper); look again.
         for _ in 0..100 {
             server.readable().await.unwrap();
             if let Arrived::Stream(len, request) = peek(&server, peer) {
