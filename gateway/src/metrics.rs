@@ -14,7 +14,8 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 pub const EVENTS_APPLIED: &str = "gateway_events_applied_total";
 /// Keys or messages ignored because they were stale or duplicate, by `reason`.
 pub const EVENTS_IGNORED: &str = "gateway_events_ignored_total";
-/// Time from applying an event to handing its frame to a subscriber's response body.
+/// Time from applying an event to handing its frame to a subscriber's response body (or
+/// writing it on the subscriber's lane).
 pub const FANOUT_LATENCY: &str = "gateway_fanout_latency_seconds";
 /// Sessions held by this gateway's in-memory hub.
 pub const SESSIONS: &str = "gateway_sessions";

@@ -89,6 +89,8 @@ pub fn router(state: AppState) -> Router {
         .merge(routes.layer(Extension(doc)))
         .fallback_service(demo)
         .method_not_allowed_fallback(method_not_allowed)
+        // No layer may rewrite response bodies (compression, say): on the lean path the
+        // fan-out writes a stream's live frames to its socket past them (`stream_conn`).
         .layer(DefaultBodyLimit::max(state.config.max_body_bytes))
         .layer(cors(&state.config.cors_allowed_origins))
         .layer(axum::middleware::from_fn(observe::observe))

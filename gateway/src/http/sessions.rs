@@ -3,7 +3,7 @@
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use axum::Json;
+use axum::{Extension, Json};
 use chrono::Utc;
 use serde::Deserialize;
 use shared_types::{ErrorBody, EventId, PublishRequest, PublishResponse, SessionId, SnapshotEvent};
@@ -11,6 +11,7 @@ use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use super::stream_conn::LeanSocket;
 use super::{
     guarded, ApiError, ApiJson, ApiQuery, AppState, SessionPath, StreamPermit, WithinRate,
 };
@@ -55,12 +56,17 @@ async fn events(
     SessionPath(session_id): SessionPath,
     ApiQuery(query): ApiQuery<EventsQuery>,
     headers: HeaderMap,
+    lean: Option<Extension<LeanSocket>>,
     StreamPermit(slot): StreamPermit,
 ) -> Result<Response, ApiError> {
     let resume = super::sse::resume_from(&headers, query.last_event_id)
         // A malformed id is treated like an unknown one: the client gets a snapshot.
         .and_then(|raw| raw.trim().parse::<EventId>().ok());
-    let subscription = state.hub.subscribe(&session_id, resume).await?;
+    let mut subscription = state.hub.subscribe(&session_id, resume).await?;
+    // On the lean connection path the fan-out writes live frames to the socket itself.
+    if let Some(Extension(LeanSocket(socket))) = lean {
+        subscription = subscription.with_lane(socket);
+    }
     let frames = subscription.into_stream(state.config.heartbeat(), state.stop.clone());
     Ok(super::sse::response(frames, slot))
 }

@@ -8,10 +8,15 @@
 //! to the socket with chunked framing. The connection holds no buffer while the stream is
 //! quiet, and closes when the response ends. Anything else, and any request that is not
 //! complete in the first read, goes to hyper unchanged.
+//!
+//! The request carries the connection as a [`LeanSocket`] extension: a handler may give
+//! it to its subscription as a lane, on which the fan-out writes live frames directly
+//! (one chunk each) while this connection's writer is idle (`hub::fanout`).
 
 use std::convert::Infallible;
-use std::io;
+use std::io::{self, IoSlice};
 use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
 
 use axum::body::Body;
 use axum::extract::ConnectInfo;
@@ -23,6 +28,8 @@ use futures::{FutureExt, StreamExt};
 use tokio::io::ReadBuf;
 use tokio::net::TcpStream;
 use tower::ServiceExt;
+
+use crate::hub::{LiveSocket, Written};
 
 /// Longest request head looked at; a longer one goes to hyper.
 const MAX_HEAD: usize = 8 * 1024;
@@ -141,26 +148,123 @@ pub fn stream_request(bytes: &[u8], peer: SocketAddr) -> Option<(usize, Request<
     Some((head_len + body_len, request))
 }
 
+/// The connection of a request on the lean path, for its handler to give a subscription
+/// as a lane (`Subscription::with_lane`).
+#[derive(Clone)]
+pub struct LeanSocket(pub Arc<dyn LiveSocket>);
+
+/// The connection, shared between its writer and the fan-out's direct writes.
+struct Connection {
+    stream: TcpStream,
+    out: Mutex<Out>,
+}
+
+/// Who may write now. The writer takes the connection for each write of its own; the
+/// fan-out writes only between them, and only whole chunks.
+struct Out {
+    /// The body is chunked and its writer idle: a direct write may go out.
+    open: bool,
+    /// The rest of a chunk a direct write sent only in part: goes out first.
+    leftover: Bytes,
+}
+
+impl LiveSocket for Connection {
+    fn write_now(&self, frame: &Bytes) -> Written {
+        let mut out = self.out.lock().expect("connection lock");
+        if !out.open || !out.leftover.is_empty() {
+            return Written::Nothing;
+        }
+        let mut size = [0u8; 20];
+        let size = chunk_size_line(frame.len(), &mut size);
+        let parts = [
+            IoSlice::new(size),
+            IoSlice::new(frame),
+            IoSlice::new(b"\r\n"),
+        ];
+        let total = size.len() + frame.len() + 2;
+        match self.stream.try_write_vectored(&parts) {
+            Ok(n) if n == total => Written::Whole,
+            Ok(0) | Err(_) => Written::Nothing,
+            Ok(n) => {
+                let mut wire = BytesMut::with_capacity(total);
+                wire.put_slice(size);
+                wire.put_slice(frame);
+                wire.put_slice(b"\r\n");
+                out.leftover = wire.freeze().slice(n..);
+                Written::Part
+            }
+        }
+    }
+}
+
+impl Connection {
+    /// Takes the connection for a write of the writer's own; returns what a direct write
+    /// left, to go out first.
+    fn take(&self) -> Bytes {
+        let mut out = self.out.lock().expect("connection lock");
+        out.open = false;
+        std::mem::take(&mut out.leftover)
+    }
+
+    /// Gives the connection back to direct writes (only for a chunked body).
+    fn give_back(&self, chunked: bool) {
+        self.out.lock().expect("connection lock").open = chunked;
+    }
+
+    /// Writes what a direct write `left`, then `chunks` as one piece of the body, and
+    /// gives the connection back.
+    async fn write_body(&self, left: Bytes, chunks: &[Bytes], chunked: bool) -> io::Result<()> {
+        write_all(&self.stream, &left).await?;
+        // A lane's flush request is an empty chunk: only what it left goes out.
+        if chunks.iter().any(|chunk| !chunk.is_empty()) {
+            write_all(&self.stream, &frame(chunks, chunked)).await?;
+        }
+        self.give_back(chunked);
+        Ok(())
+    }
+}
+
+/// `{len:x}\r\n`, the line that opens a chunk of `len` bytes, written into `buf`.
+fn chunk_size_line(len: usize, buf: &mut [u8; 20]) -> &[u8] {
+    use std::io::Write;
+    let mut cursor = io::Cursor::new(&mut buf[..]);
+    write!(cursor, "{len:x}\r\n").expect("20 bytes hold any length");
+    let end = cursor.position() as usize;
+    &buf[..end]
+}
+
 /// Answers `request` (whose bytes, `request_len` of them, are still unread on `stream`) through
 /// `app` and writes the response; the connection closes when it ends or the client leaves.
-pub async fn serve(stream: TcpStream, request_len: usize, request: Request<Body>, app: Router) {
-    if let Err(e) = answer(&stream, request_len, request, app).await {
+pub async fn serve(stream: TcpStream, request_len: usize, mut request: Request<Body>, app: Router) {
+    let connection = Arc::new(Connection {
+        stream,
+        out: Mutex::new(Out {
+            open: false,
+            leftover: Bytes::new(),
+        }),
+    });
+    request
+        .extensions_mut()
+        .insert(LeanSocket(connection.clone()));
+    if let Err(e) = answer(&connection, request_len, request, app).await {
         tracing::debug!(error = %e, "stream connection ended with an error");
     }
 }
 
 async fn answer(
-    stream: &TcpStream,
+    connection: &Connection,
     request_len: usize,
     request: Request<Body>,
     app: Router,
 ) -> io::Result<()> {
+    let stream = &connection.stream;
     skip(stream, request_len).await?;
     let Ok::<_, Infallible>(response) = app.oneshot(request).await;
     let length = http_body::Body::size_hint(response.body()).exact();
     write_all(stream, &head(&response, length)).await?;
     let mut body = response.into_body().into_data_stream();
     let chunked = length.is_none();
+    connection.give_back(chunked);
     // Made once: its interest in the socket stays registered between frames.
     let closed = closed(stream);
     tokio::pin!(closed);
@@ -172,6 +276,9 @@ async fn answer(
         let Some(first) = first.and_then(Result::ok) else {
             break;
         };
+        // Taken before the body is polled again: a lane armed by that poll must not write
+        // ahead of what the writer holds.
+        let left = connection.take();
         // Whatever else is ready now goes out in the same write: one syscall per wake-up.
         let mut ready = vec![first];
         let mut size = ready[0].len();
@@ -184,8 +291,10 @@ async fn answer(
                 _ => break,
             }
         }
-        write_all(stream, &frame(&ready, chunked)).await?;
+        connection.write_body(left, &ready, chunked).await?;
     }
+    let left = connection.take();
+    write_all(stream, &left).await?;
     if chunked {
         write_all(stream, b"0\r\n\r\n").await?;
     }
@@ -483,6 +592,126 @@ mod socket_tests {
             chunks.len() <= 8,
             "ready frames share a write: {} chunks for 200 frames",
             chunks.len()
+        );
+    }
+
+    /// A subscription with this connection as its lane: the live frames the fan-out wrote
+    /// directly, those handed back when the socket filled or took a frame in part, and
+    /// those caught up after the subscriber lagged arrive as one well-formed chunked body,
+    /// each event once and in order.
+    #[tokio::test]
+    async fn direct_and_handed_back_frames_arrive_once_in_order() {
+        use clap::Parser;
+        use shared_types::{Operation, SessionId};
+
+        use crate::hub::{Change, Hub, Source};
+
+        let config = crate::config::Config::try_parse_from(["gateway"]).unwrap();
+        let stop = tokio_util::sync::CancellationToken::new();
+        let hub = Hub::start(
+            &config,
+            &crate::health::Health::default(),
+            &tokio_util::task::TaskTracker::new(),
+            stop.clone(),
+        )
+        .await
+        .unwrap();
+        let session = SessionId::parse("s").unwrap();
+        let (subscriber_hub, subscriber_session) = (hub.clone(), session.clone());
+        let app = Router::new().route(
+            "/v1/sessions/{id}/events",
+            get(
+                move |axum::Extension(LeanSocket(socket)): axum::Extension<LeanSocket>| async move {
+                    let subscription = subscriber_hub
+                        .subscribe(&subscriber_session, None)
+                        .await
+                        .unwrap();
+                    let frames = subscription
+                        .with_lane(socket)
+                        .into_stream(Duration::from_secs(60), stop)
+                        .map(Ok::<_, Infallible>);
+                    Response::new(Body::from_stream(frames))
+                },
+            ),
+        );
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { serve_one(&listener, app).await });
+        let client = tokio::net::TcpSocket::new_v4().unwrap();
+        client.set_recv_buffer_size(4096).unwrap();
+        let mut client = client.connect(addr).await.unwrap();
+        client
+            .write_all(b"GET /v1/sessions/s/events HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let mut answer = Vec::new();
+        // Reads until the body holds complete chunks up to the event `seq`.
+        async fn read_through(client: &mut TcpStream, answer: &mut Vec<u8>, seq: u64) {
+            let mark = format!("-{seq}\nevent: metadata");
+            loop {
+                // The event is the newest: when complete, it ends what has arrived.
+                let tail = &answer[answer.len().saturating_sub(25_000)..];
+                if tail.ends_with(b"\n\n\r\n")
+                    && tail.windows(mark.len()).any(|w| w == mark.as_bytes())
+                {
+                    return;
+                }
+                let mut buf = [0u8; 65536];
+                let n = tokio::time::timeout(Duration::from_secs(10), client.read(&mut buf))
+                    .await
+                    .expect("the stream goes on")
+                    .unwrap();
+                assert!(n > 0, "the stream ended early");
+                answer.extend_from_slice(&buf[..n]);
+            }
+        }
+        let base = chrono::Utc::now() - chrono::TimeDelta::hours(1);
+        let publish = |seq: u64, size: usize| {
+            let hub = hub.clone();
+            let session = session.clone();
+            async move {
+                let value = format!("{seq:0size$}");
+                hub.apply(Change {
+                    session_id: session,
+                    event: "metadata_update".into(),
+                    operation: Operation::Update,
+                    metadata: serde_json::json!({ "k": value })
+                        .as_object()
+                        .unwrap()
+                        .clone(),
+                    timestamp: base + chrono::TimeDelta::seconds(seq as i64),
+                    source: Source::Http,
+                })
+                .await
+                .unwrap();
+            }
+        };
+        // Read as they come: the lane, once the subscriber is caught up.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        for seq in 1..=20 {
+            publish(seq, 10).await;
+            read_through(&mut client, &mut answer, seq).await;
+        }
+        // Not read: the socket fills, frames go back to the task, which lags and is
+        // caught up from the history (200 < the 256 events it holds).
+        for seq in 21..=220 {
+            publish(seq, 20_000).await;
+        }
+        read_through(&mut client, &mut answer, 220).await;
+
+        let split = answer.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+        let (chunks, _) = chunks(&answer[split + 4..]);
+        let body = String::from_utf8(chunks.concat()).unwrap();
+        let seqs: Vec<u64> = body
+            .lines()
+            .filter_map(|line| line.strip_prefix("id: "))
+            .map(|id| id.rsplit('-').next().unwrap().parse().unwrap())
+            .collect();
+        assert_eq!(seqs[0], 0, "the snapshot first");
+        assert_eq!(
+            seqs[1..],
+            (1..=220).collect::<Vec<_>>()[..],
+            "each event once, in order"
         );
     }
 

@@ -18,10 +18,10 @@ use chrono::{DateTime, Utc};
 use shared_types::{
     EventId, Metadata, MetadataEvent, SessionId, SnapshotEvent, EVENT_METADATA, EVENT_SNAPSHOT,
 };
-use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
 use super::bounds::{Refused, SessionBounds};
+use super::fanout::Fanout;
 use super::frame::Frame;
 use super::recent::RecentIds;
 use super::state::MergedState;
@@ -54,7 +54,7 @@ struct Session {
     id: SessionId,
     inner: Mutex<SessionInner>,
     /// Carries each framed event to the subscribers; its capacity is the subscriber buffer.
-    sender: broadcast::Sender<Frame>,
+    fanout: Arc<Fanout>,
 }
 
 struct SessionInner {
@@ -135,7 +135,7 @@ impl MemoryHub {
             timestamp,
             ..
         } = change;
-        self.with_session(&session_id, |session, inner| {
+        let (outcome, sent) = self.with_session(&session_id, |session, inner| {
             let merge =
                 inner
                     .state
@@ -145,11 +145,12 @@ impl MemoryHub {
                     .increment(merge.ignored.len() as u64);
             }
             if merge.applied.is_empty() {
-                return Ok(Outcome {
+                let outcome = Outcome {
                     event_id: None,
                     applied: Vec::new(),
                     ignored: merge.ignored,
-                });
+                };
+                return Ok((outcome, None));
             }
             ::metrics::counter!(metrics::EVENTS_APPLIED, "source" => source).increment(1);
             inner.seq += 1;
@@ -169,13 +170,19 @@ impl MemoryHub {
             inner.replay.push_back(frame.clone());
             // Sent under the session lock so that a subscriber that joins concurrently
             // sees each event exactly once: in its initial frames or on its receiver.
-            let _ = session.sender.send(frame);
-            Ok(Outcome {
+            let sent = session.fanout.send(frame);
+            let outcome = Outcome {
                 event_id: Some(id),
                 applied,
                 ignored: merge.ignored,
-            })
-        })
+            };
+            Ok((outcome, Some(sent)))
+        })?;
+        // The direct writes need no lock: a lane takes only the frame after its position.
+        if let Some(sent) = sent {
+            sent.offer();
+        }
+        Ok(outcome)
     }
 
     /// The current merged metadata of a session (empty for a session never written).
@@ -202,10 +209,10 @@ impl MemoryHub {
     /// both under the session lock, so no event falls between them.
     pub(super) fn subscribe(&self, session_id: &SessionId, resume: Option<EventId>) -> Joined {
         self.with_session(session_id, |session, inner| {
-            let receiver = session.sender.subscribe();
+            let receiver = session.fanout.join();
             let catch_up = session.catch_up(inner, resume);
             Joined {
-                sender: session.sender.clone(),
+                fanout: session.fanout.clone(),
                 receiver,
                 catch_up,
             }
@@ -256,7 +263,7 @@ impl MemoryHub {
                 touched: Instant::now(),
                 evicted: false,
             }),
-            sender: broadcast::channel(self.inner.subscriber_buffer).0,
+            fanout: Fanout::new(self.inner.subscriber_buffer),
         });
         sessions.insert(id.clone(), session.clone());
         ::metrics::gauge!(metrics::SESSIONS).set(sessions.len() as f64);
@@ -283,7 +290,7 @@ impl MemoryHub {
         let before = sessions.len();
         sessions.retain(|_, session| {
             let mut inner = session.inner.lock().expect("session lock");
-            let keep = session.sender.receiver_count() > 0 || inner.touched.elapsed() < idle;
+            let keep = session.fanout.subscribers() > 0 || inner.touched.elapsed() < idle;
             inner.evicted = !keep;
             keep
         });
@@ -296,7 +303,7 @@ impl MemoryHub {
     fn evict_least_recently_used(sessions: &mut HashMap<SessionId, Arc<Session>>, count: usize) {
         let mut idle: Vec<(Instant, SessionId)> = sessions
             .iter()
-            .filter(|(_, session)| session.sender.receiver_count() == 0)
+            .filter(|(_, session)| session.fanout.subscribers() == 0)
             .map(|(id, session)| {
                 let touched = session.inner.lock().expect("session lock").touched;
                 (touched, id.clone())

@@ -14,11 +14,14 @@
 //! - [`redis`]: state, history and message dedup in Redis, so several gateways act as
 //!   one; events reach every node over sharded pub/sub (`REDIS_URL`).
 //!
-//! Either way the last hop is local: each node keeps one broadcast channel per session
-//! with local subscribers, and each subscriber lags at most `SUBSCRIBER_BUFFER` events
-//! behind before it is caught up from the history or resynced with a snapshot.
+//! Either way the last hop is local ([`fanout`]): each node keeps one broadcast channel
+//! per session with local subscribers, and each subscriber lags at most
+//! `SUBSCRIBER_BUFFER` events behind before it is caught up from the history or resynced
+//! with a snapshot. A subscriber on the lean connection path also has a lane, on which
+//! the fan-out writes live frames to its socket directly while it is caught up.
 
 pub mod bounds;
+mod fanout;
 mod frame;
 mod memory;
 mod recent;
@@ -33,8 +36,9 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 pub use bounds::Refused;
+pub use fanout::{LiveSocket, Written};
 pub use frame::{retry_hint, Frame, HEARTBEAT};
-pub use subscription::Subscription;
+pub use subscription::{Subscription, FLUSH};
 
 use crate::config::Config;
 use crate::health::Health;
@@ -225,7 +229,7 @@ impl Hub {
     }
 
     /// The frames that bring a subscriber from `after` to now, for a subscriber that
-    /// lagged or saw a gap. Its receiver must already be at the live end.
+    /// lagged or saw a gap; live frames the result covers are skipped when they arrive.
     pub(crate) async fn catch_up(
         &self,
         session_id: &SessionId,
@@ -240,8 +244,8 @@ impl Hub {
 
 /// A new subscriber's place in its session's local channel, and what to send it first.
 pub(crate) struct Joined {
-    /// Kept by the subscriber so that, if it lags, it can rejoin at the live end.
-    pub sender: broadcast::Sender<Frame>,
+    /// Where the subscriber adds its lane, if its connection has one.
+    fanout: std::sync::Arc<fanout::Fanout>,
     pub receiver: broadcast::Receiver<Frame>,
     pub catch_up: CatchUp,
 }
@@ -252,7 +256,7 @@ mod tests {
 
     use bytes::Bytes;
     use clap::Parser;
-    use futures::StreamExt;
+    use futures::{FutureExt, StreamExt};
     use serde_json::json;
 
     use super::*;
@@ -357,6 +361,67 @@ mod tests {
         hub.apply(change("s", "k21", 21)).await.unwrap();
         let (id, event) = read(&mut stream, 1).await.remove(0);
         assert_eq!((event.as_str(), id.ends_with("-21")), ("metadata", true));
+    }
+
+    /// While its lane is armed, a caught-up subscriber's live frames go straight to its
+    /// socket and its stream yields nothing for them; a full socket hands a frame back to
+    /// the stream, and a frame written in part makes the stream ask for a flush.
+    #[tokio::test]
+    async fn live_frames_go_out_on_the_lane_and_come_back_when_the_socket_is_full() {
+        let hub = hub(&[]).await;
+        let session = SessionId::parse("s").unwrap();
+        let socket = fanout::tests::FakeSocket::with_room(usize::MAX);
+        let subscription = hub.subscribe(&session, None).await.unwrap();
+        let mut stream = Box::pin(
+            subscription
+                .with_lane(socket.clone())
+                .into_stream(Duration::from_secs(60), CancellationToken::new()),
+        );
+        assert_eq!(read(&mut stream, 1).await[0].1, "snapshot");
+        assert!(stream.next().now_or_never().is_none(), "caught up: armed");
+        for second in 1..=3 {
+            hub.apply(change("s", "k", second)).await.unwrap();
+        }
+        let ids: Vec<_> = socket
+            .written()
+            .lines()
+            .filter_map(|l| {
+                l.strip_prefix("id: ")
+                    .map(|id| id.rsplit('-').next().unwrap().to_owned())
+            })
+            .collect();
+        assert_eq!(ids, ["1", "2", "3"], "each on the lane, in order");
+        assert!(
+            stream.next().now_or_never().is_none(),
+            "and not on the stream"
+        );
+
+        socket.set_room(0);
+        hub.apply(change("s", "k", 4)).await.unwrap();
+        let (id, _) = read(&mut stream, 1).await.remove(0);
+        assert!(
+            id.ends_with("-4"),
+            "a full socket hands the frame back: {id}"
+        );
+
+        assert!(stream.next().now_or_never().is_none(), "armed again");
+        socket.set_room(10);
+        hub.apply(change("s", "k", 5)).await.unwrap();
+        let flush = tokio::time::timeout(Duration::from_secs(2), stream.next())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            flush, FLUSH,
+            "the rest of frame 5 is the connection's to send"
+        );
+        let written = socket.written();
+        let part = &written[written.rfind("\n\n").unwrap() + 2..];
+        assert!(part.len() == 10 && part.starts_with("id: "), "{part:?}");
+        assert!(
+            stream.next().now_or_never().is_none(),
+            "frame 5 is not sent twice"
+        );
     }
 
     /// Resuming inside the replay buffer replays; before it, a snapshot is sent.

@@ -13,7 +13,7 @@
 //!
 //! A node `SSUBSCRIBE`s to a session's channel only while it has local subscribers of it
 //! (joined before the history is read, so nothing falls between), and forwards each
-//! frame to its local broadcast channel. A probe published on the node's own channel
+//! frame to its local fan-out. A probe published on the node's own channel
 //! every second checks, end to end, that commands and pub/sub both work; when they did
 //! not, or the connection was re-established, the node resubscribes and sends every
 //! local subscriber a fresh snapshot before it reports ready again, so nobody silently
@@ -41,6 +41,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::bounds::{Refused, SessionBounds};
+use super::fanout::Fanout;
 use super::frame::Frame;
 use super::{ApplyError, CatchUp, Change, HubError, Joined, Outcome};
 use crate::config::Config;
@@ -88,7 +89,7 @@ struct Inner {
 }
 
 struct LocalChannel {
-    sender: broadcast::Sender<Frame>,
+    fanout: Arc<Fanout>,
     /// Set once the node is subscribed to the session's shard channel.
     subscribed: OnceCell<()>,
 }
@@ -382,12 +383,12 @@ impl RedisHub {
                 .entry(session_id.clone())
                 .or_insert_with(|| {
                     Arc::new(LocalChannel {
-                        sender: broadcast::channel(self.inner.subscriber_buffer).0,
+                        fanout: Fanout::new(self.inner.subscriber_buffer),
                         subscribed: OnceCell::new(),
                     })
                 })
                 .clone();
-            let receiver = channel.sender.subscribe();
+            let receiver = channel.fanout.join();
             (channel, receiver)
         };
         channel
@@ -403,7 +404,7 @@ impl RedisHub {
             .await?;
         let catch_up = self.read(session_id, resume).await?;
         Ok(Joined {
-            sender: channel.sender.clone(),
+            fanout: channel.fanout.clone(),
             receiver,
             catch_up,
         })
@@ -533,7 +534,7 @@ impl RedisHub {
             .get(&session)
             .cloned();
         if let Some(channel) = channel {
-            let _ = channel.sender.send(frame);
+            channel.fanout.send(frame).offer();
         }
     }
 
@@ -645,8 +646,8 @@ impl RedisHub {
             match self.read_raw(&session, None).await {
                 Ok(Read::Snapshot(snapshot)) => {
                     ::metrics::counter!(metrics::SSE_RESYNCS, "reason" => "redis_recovered")
-                        .increment(channel.sender.receiver_count() as u64);
-                    let _ = channel.sender.send(snapshot_frame(&snapshot));
+                        .increment(channel.fanout.subscribers() as u64);
+                    channel.fanout.send(snapshot_frame(&snapshot)).offer();
                 }
                 Ok(Read::Replay { .. }) => unreachable!("read.lua replays only for a resume id"),
                 Err(error) => tracing::warn!(%session, %error, "resync failed"),
@@ -661,7 +662,7 @@ impl RedisHub {
             let mut channels = self.inner.channels.lock().expect("channels lock");
             let unused = channels
                 .iter()
-                .filter(|(_, c)| c.sender.receiver_count() == 0)
+                .filter(|(_, c)| c.fanout.subscribers() == 0)
                 .map(|(id, _)| id.clone())
                 .collect::<Vec<_>>();
             for id in &unused {

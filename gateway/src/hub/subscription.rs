@@ -8,67 +8,72 @@
 //! when the history no longer holds them.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use futures::Stream;
 use shared_types::{EventId, SessionId};
 use tokio::sync::broadcast::error::RecvError;
-use tokio::sync::broadcast::{Receiver, Sender};
+use tokio::sync::broadcast::Receiver;
 use tokio::time::{interval_at, Instant, Interval, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 
+use super::fanout::{step, Fanout, Lane, LiveSocket, Step};
 use super::{Frame, Hub, Joined, HEARTBEAT};
 use crate::metrics;
 
 pub struct Subscription {
     hub: Hub,
     session_id: SessionId,
-    /// The session's channel, to rejoin it at the live end after lagging.
-    sender: Sender<Frame>,
+    fanout: Arc<Fanout>,
     receiver: Receiver<Frame>,
     /// Frames to send before live ones.
     pub(super) pending: VecDeque<Bytes>,
-    /// The newest event this subscriber has been sent (or covered by a snapshot).
+    /// The newest event this subscriber has been sent (or covered by a snapshot); while
+    /// the lane is armed, the lane holds it.
     position: EventId,
     /// Whether a frame went out since the last heartbeat tick: a busy stream needs no
     /// ping, and a flag is cheaper than resetting the timer on every frame.
     sent_since_tick: bool,
+    /// The direct way to the subscriber's socket, when its connection has one.
+    lane: Option<Arc<Lane>>,
+    /// Whether the lane is armed: the task then waits on the lane, not on its channel.
+    armed: bool,
+    /// The channel overflowed: a gap found next is counted as a lag.
+    lagged: bool,
     gauge: metrics::StreamGauge,
 }
 
-/// What a live frame means for a subscriber at `position`.
-#[derive(Debug, PartialEq, Eq)]
-enum Step {
-    Send,
-    Skip,
-    CatchUp,
-}
-
-fn step(position: EventId, frame: &Frame) -> Step {
-    if frame.snapshot {
-        Step::Send
-    } else if frame.id.epoch != position.epoch || frame.id.seq > position.seq + 1 {
-        Step::CatchUp
-    } else if frame.id.seq == position.seq + 1 {
-        Step::Send
-    } else {
-        Step::Skip
-    }
-}
+/// What the stream yields for "send what the connection holds": the rest of a frame the
+/// lane could write only in part. Only a stream with a lane yields it.
+pub const FLUSH: Bytes = Bytes::new();
 
 impl Subscription {
     pub(super) fn new(hub: Hub, session_id: SessionId, joined: Joined) -> Self {
         Self {
             hub,
             session_id,
-            sender: joined.sender,
+            fanout: joined.fanout,
             receiver: joined.receiver,
             pending: joined.catch_up.frames.into(),
             position: joined.catch_up.last,
             sent_since_tick: false,
+            lane: None,
+            armed: false,
+            lagged: false,
             gauge: metrics::StreamGauge::open(),
         }
+    }
+
+    /// Lets the fan-out write live frames straight to `socket` while this subscriber is
+    /// caught up and idle (see [`super::fanout`]). The stream may then yield [`FLUSH`], and
+    /// its consumer must keep `socket` out of the fan-out's way while it writes.
+    pub fn with_lane(mut self, socket: Arc<dyn LiveSocket>) -> Self {
+        let lane = Lane::new(socket);
+        self.fanout.add_lane(&lane);
+        self.lane = Some(lane);
+        self
     }
 
     /// The subscriber's SSE byte stream: ends when `stop` is cancelled, or when the hub's
@@ -95,6 +100,12 @@ impl Subscription {
                 self.sent_since_tick = true;
                 return Some(bytes);
             }
+            if self.armed || self.arm() {
+                match self.wait_on_lane(ticker, stop).await? {
+                    Some(bytes) => return Some(bytes),
+                    None => continue,
+                }
+            }
             tokio::select! {
                 biased;
                 () = stop.cancelled() => {
@@ -102,24 +113,27 @@ impl Subscription {
                     return None;
                 }
                 received = self.receiver.recv() => match received {
-                    Ok(frame) => match step(self.position, &frame) {
-                        Step::Send => {
-                            self.position = frame.id;
-                            self.sent_since_tick = true;
-                            metrics::hot().fanout_latency.record(frame.applied_at.elapsed());
-                            return Some(frame.bytes);
+                    Ok(frame) => {
+                        let lagged = std::mem::take(&mut self.lagged);
+                        match step(self.position, &frame) {
+                            Step::Send => {
+                                self.position = frame.id;
+                                self.sent_since_tick = true;
+                                metrics::hot().fanout_latency.record(frame.applied_at.elapsed());
+                                return Some(frame.bytes);
+                            }
+                            Step::Skip => continue,
+                            // Boxed here: the backend's read is large and rare, and inline
+                            // it would size every idle subscriber's stream.
+                            Step::CatchUp => {
+                                let reason = if lagged { "lagged" } else { "gap" };
+                                Box::pin(self.catch_up(reason)).await?;
+                            }
                         }
-                        Step::Skip => continue,
-                        // Boxed here and below: the backend's read is large and rare, and
-                        // inline it would size every idle subscriber's stream.
-                        Step::CatchUp => Box::pin(self.catch_up("gap")).await?,
-                    },
-                    Err(RecvError::Lagged(_)) => {
-                        // Back to the live end first, then read the history: whatever is
-                        // published in between arrives twice and the copy is skipped.
-                        self.receiver = self.sender.subscribe();
-                        Box::pin(self.catch_up("lagged")).await?;
                     }
+                    // The channel goes on from its oldest frame; the next one tells whether
+                    // anything was missed (nothing, if the lane sent it all meanwhile).
+                    Err(RecvError::Lagged(_)) => self.lagged = true,
                     Err(RecvError::Closed) => {
                         self.gauge.closing("session_closed");
                         return None;
@@ -130,6 +144,51 @@ impl Subscription {
                         return Some(HEARTBEAT);
                     }
                 }
+            }
+        }
+    }
+
+    /// Arms the lane, if there is one and nothing waits on the channel.
+    fn arm(&mut self) -> bool {
+        let Some(lane) = &self.lane else {
+            return false;
+        };
+        let receiver = &self.receiver;
+        self.armed = lane.arm(self.position, || !receiver.is_empty());
+        self.armed
+    }
+
+    /// Takes the position back from the lane; true if the connection must flush.
+    fn disarm(&mut self) -> bool {
+        let back = self.lane.as_ref().expect("armed with a lane").disarm();
+        self.armed = false;
+        self.position = back.position;
+        self.sent_since_tick |= back.sent;
+        back.flush
+    }
+
+    /// Waits while the lane carries the live frames: `Some(Some(bytes))` to yield,
+    /// `Some(None)` to look again (the lane handed back), `None` on shutdown.
+    async fn wait_on_lane(
+        &mut self,
+        ticker: &mut Interval,
+        stop: &CancellationToken,
+    ) -> Option<Option<Bytes>> {
+        let lane = self.lane.clone().expect("armed with a lane");
+        tokio::select! {
+            biased;
+            () = stop.cancelled() => {
+                self.gauge.closing("shutdown");
+                None
+            }
+            () = lane.woken() => Some(self.disarm().then_some(FLUSH)),
+            _ = ticker.tick() => {
+                let task_sent = std::mem::take(&mut self.sent_since_tick);
+                if lane.take_sent() == Some(false) && !task_sent {
+                    self.disarm();
+                    return Some(Some(HEARTBEAT));
+                }
+                Some(None)
             }
         }
     }
@@ -150,38 +209,5 @@ impl Subscription {
                 None
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn frame(epoch: u64, seq: u64, snapshot: bool) -> Frame {
-        Frame {
-            id: EventId { epoch, seq },
-            bytes: Bytes::new(),
-            snapshot,
-            applied_at: std::time::Instant::now(),
-        }
-    }
-
-    #[test]
-    fn live_frames_are_sent_once_in_order_and_gaps_are_caught_up() {
-        let at = EventId { epoch: 7, seq: 3 };
-        assert_eq!(step(at, &frame(7, 4, false)), Step::Send);
-        assert_eq!(step(at, &frame(7, 3, false)), Step::Skip, "already sent");
-        assert_eq!(step(at, &frame(7, 1, false)), Step::Skip, "already sent");
-        assert_eq!(step(at, &frame(7, 5, false)), Step::CatchUp, "4 is missing");
-        assert_eq!(
-            step(at, &frame(8, 1, false)),
-            Step::CatchUp,
-            "a new history"
-        );
-        assert_eq!(
-            step(at, &frame(7, 3, true)),
-            Step::Send,
-            "a resync snapshot"
-        );
     }
 }
