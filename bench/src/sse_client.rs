@@ -225,7 +225,8 @@ impl Decoder {
 }
 
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    haystack.windows(needle.len()).position(|w| w == needle)
+    // A byte-by-byte window compare was the client's largest cost per event.
+    memchr::memmem::find(haystack, needle)
 }
 
 /// The unsigned number after `"key":` in `json`, without parsing the document.

@@ -117,12 +117,17 @@ async fn read(
     last_event_id: &mut Option<String>,
     storm_pending: bool,
 ) -> Result<Ended> {
+    // Made once, not per event: 5 000 subscribers re-registering with the same channels
+    // on every event cost the client more than reading it.
+    let stop = shared.stop.wait_for(|stop| *stop);
+    let storm = shared.storm.wait_for(|storm| *storm);
+    tokio::pin!(stop, storm);
     loop {
         let event = tokio::select! {
             event = events.next() => event,
-            _ = shared.stop.wait_for(|stop| *stop) => return Ok(Ended::Done),
+            _ = &mut stop => return Ok(Ended::Done),
             // Only the first connection takes part in the storm: the resumed one stays.
-            _ = shared.storm.wait_for(|storm| *storm), if storm_pending => return Ok(Ended::Storm),
+            _ = &mut storm, if storm_pending => return Ok(Ended::Storm),
         };
         let Some(event) = event? else {
             anyhow::bail!("stream ended early");
