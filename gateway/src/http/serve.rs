@@ -5,8 +5,9 @@
 //! The timeout covers only the request head, never a response, so SSE streams live on.
 //!
 //! Nothing is allocated for a connection before its first bytes arrive, and a request for
-//! an SSE stream that arrives whole is served by [`stream_conn`](super::stream_conn)
-//! without hyper's per-connection buffers; every other request goes to hyper (HTTP/1).
+//! an SSE stream that arrives whole is served by [`stream_conn`](super::stream_conn), in a
+//! task of its own, without hyper's per-connection buffers; every other request goes to
+//! hyper (HTTP/1).
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -14,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use axum::extract::ConnectInfo;
 use axum::Router;
+use futures::FutureExt;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -99,7 +101,12 @@ async fn connection(
     drop(stop);
     match arrived {
         stream_conn::Arrived::Stream(request_len, request) => {
-            return stream_conn::serve(stream, request_len, request, app).await;
+            // The stream gets a task of its own, sized for it: this one's state (the wait
+            // for the first bytes, hyper's builder) would otherwise stay with every open
+            // stream. It keeps the watcher, so the shutdown still waits for it.
+            let serving = stream_conn::serve(stream, request_len, request, app);
+            tokio::spawn(serving.map(move |()| drop(watcher)));
+            return;
         }
         stream_conn::Arrived::Closed => return,
         stream_conn::Arrived::Other | stream_conn::Arrived::NotYet => {}

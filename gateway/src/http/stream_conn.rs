@@ -29,6 +29,8 @@ use tokio::io::ReadBuf;
 use tokio::net::TcpStream;
 use tower::ServiceExt;
 
+#[cfg(test)]
+use crate::hub::FLUSH;
 use crate::hub::{LiveSocket, Written};
 
 /// Longest request head looked at; a longer one goes to hyper.
@@ -210,18 +212,6 @@ impl Connection {
     fn give_back(&self, chunked: bool) {
         self.out.lock().expect("connection lock").open = chunked;
     }
-
-    /// Writes what a direct write `left`, then `chunks` as one piece of the body, and
-    /// gives the connection back.
-    async fn write_body(&self, left: Bytes, chunks: &[Bytes], chunked: bool) -> io::Result<()> {
-        write_all(&self.stream, &left).await?;
-        // A lane's flush request is an empty chunk: only what it left goes out.
-        if chunks.iter().any(|chunk| !chunk.is_empty()) {
-            write_all(&self.stream, &frame(chunks, chunked)).await?;
-        }
-        self.give_back(chunked);
-        Ok(())
-    }
 }
 
 /// `{len:x}\r\n`, the line that opens a chunk of `len` bytes, written into `buf`.
@@ -235,7 +225,14 @@ fn chunk_size_line(len: usize, buf: &mut [u8; 20]) -> &[u8] {
 
 /// Answers `request` (whose bytes, `request_len` of them, are still unread on `stream`) through
 /// `app` and writes the response; the connection closes when it ends or the client leaves.
-pub async fn serve(stream: TcpStream, request_len: usize, mut request: Request<Body>, app: Router) {
+// Not an `async fn`: the request is given its extension before the future is made, so the
+// future does not hold a second copy of it (a few hundred bytes per idle stream).
+pub fn serve(
+    stream: TcpStream,
+    request_len: usize,
+    mut request: Request<Body>,
+    app: Router,
+) -> impl std::future::Future<Output = ()> + Send {
     let connection = Arc::new(Connection {
         stream,
         out: Mutex::new(Out {
@@ -246,8 +243,10 @@ pub async fn serve(stream: TcpStream, request_len: usize, mut request: Request<B
     request
         .extensions_mut()
         .insert(LeanSocket(connection.clone()));
-    if let Err(e) = answer(&connection, request_len, request, app).await {
-        tracing::debug!(error = %e, "stream connection ended with an error");
+    async move {
+        if let Err(e) = answer(&connection, request_len, request, app).await {
+            tracing::debug!(error = %e, "stream connection ended with an error");
+        }
     }
 }
 
@@ -291,13 +290,18 @@ async fn answer(
                 _ => break,
             }
         }
-        connection.write_body(left, &ready, chunked).await?;
+        // One buffer and one write: the connection's future stays as small as it was
+        // without lanes, which matters for thousands of idle streams.
+        let out = frame(&left, &ready, chunked);
+        drop((left, ready));
+        write_all(stream, &out).await?;
+        connection.give_back(chunked);
     }
-    let left = connection.take();
-    write_all(stream, &left).await?;
+    let mut end = BytesMut::from(&connection.take()[..]);
     if chunked {
-        write_all(stream, b"0\r\n\r\n").await?;
+        end.put_slice(b"0\r\n\r\n");
     }
+    write_all(stream, &end).await?;
     Ok(())
 }
 
@@ -333,10 +337,15 @@ fn head(response: &Response<Body>, length: Option<u64>) -> Vec<u8> {
     out
 }
 
-/// `chunks` in order as one piece of the body: one HTTP chunk when `chunked`.
-fn frame(chunks: &[Bytes], chunked: bool) -> BytesMut {
+/// What a direct write `left`, then `chunks` in order as one piece of the body: one
+/// HTTP chunk when `chunked`, nothing when they are empty (a lane's flush request).
+fn frame(left: &[u8], chunks: &[Bytes], chunked: bool) -> BytesMut {
     let size: usize = chunks.iter().map(Bytes::len).sum();
-    let mut out = BytesMut::with_capacity(size + 16);
+    let mut out = BytesMut::with_capacity(left.len() + size + 16);
+    out.put_slice(left);
+    if size == 0 {
+        return out;
+    }
     if chunked {
         out.put_slice(format!("{size:x}\r\n").as_bytes());
     }
@@ -475,10 +484,16 @@ mod tests {
             Bytes::from_static(b"id: 1-2\n\n"),
         ];
         assert_eq!(
-            &frame(&frames, true)[..],
+            &frame(b"", &frames, true)[..],
             b"12\r\nid: 1-1\n\nid: 1-2\n\n\r\n"
         );
-        assert_eq!(&frame(&frames[..1], false)[..], b"id: 1-1\n\n");
+        assert_eq!(&frame(b"", &frames[..1], false)[..], b"id: 1-1\n\n");
+        // What a lane left of its chunk goes first; a flush request adds nothing.
+        assert_eq!(
+            &frame(b"-2\n\n\r\n", &frames[..1], true)[..],
+            b"-2\n\n\r\n9\r\nid: 1-1\n\n\r\n"
+        );
+        assert_eq!(&frame(b"\r\n", &[FLUSH], true)[..], b"\r\n");
     }
 }
 
@@ -606,7 +621,10 @@ mod socket_tests {
 
         use crate::hub::{Change, Hub, Source};
 
-        let config = crate::config::Config::try_parse_from(["gateway"]).unwrap();
+        // A small channel: frames handed back to a stalled reader overflow it, and the
+        // subscriber is caught up from the history.
+        let config =
+            crate::config::Config::try_parse_from(["gateway", "--subscriber-buffer", "4"]).unwrap();
         let stop = tokio_util::sync::CancellationToken::new();
         let hub = Hub::start(
             &config,

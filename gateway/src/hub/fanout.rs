@@ -108,8 +108,10 @@ impl Fanout {
 
 impl Sent {
     /// Writes the frame on every armed lane. The lanes are collected first, so the writes
-    /// do not hold up subscribers joining meanwhile.
-    pub fn offer(self) {
+    /// do not hold up subscribers joining meanwhile, and the task yields within its
+    /// cooperative budget: a fan-out to thousands of lanes does not hold its worker (new
+    /// connections, other sessions) for the whole round.
+    pub async fn offer(self) {
         let lanes: Vec<Arc<Lane>> = {
             let mut lanes = lock(&self.fanout.lanes);
             if lanes.is_empty() {
@@ -127,6 +129,7 @@ impl Sent {
         };
         for lane in lanes {
             lane.offer(&self.frame);
+            tokio::task::consume_budget().await;
         }
     }
 }
@@ -333,18 +336,18 @@ pub(super) mod tests {
         );
     }
 
-    #[test]
-    fn an_armed_lane_takes_the_next_frames_and_only_those() {
+    #[tokio::test]
+    async fn an_armed_lane_takes_the_next_frames_and_only_those() {
         let (fanout, socket, lane) = setup(1000);
-        fanout.send(frame(1)).offer(); // not armed yet: the task's channel has it
+        fanout.send(frame(1)).offer().await; // not armed yet: the task's channel has it
         assert!(lane.arm(EventId { epoch: 1, seq: 1 }, || false));
-        fanout.send(frame(2)).offer();
-        fanout.send(frame(2)).offer(); // a repeat is skipped
-        fanout.send(frame(3)).offer();
+        fanout.send(frame(2)).offer().await;
+        fanout.send(frame(2)).offer().await; // a repeat is skipped
+        fanout.send(frame(3)).offer().await;
         assert_eq!(socket.written(), "<2><3>");
         let back = lane.disarm();
         assert_eq!((back.position.seq, back.sent, back.flush), (3, true, false));
-        fanout.send(frame(4)).offer();
+        fanout.send(frame(4)).offer().await;
         assert_eq!(socket.written(), "<2><3>", "a disarmed lane writes nothing");
     }
 
@@ -352,7 +355,7 @@ pub(super) mod tests {
     async fn a_gap_hands_the_frame_back_to_the_task() {
         let (fanout, socket, lane) = setup(1000);
         assert!(lane.arm(EventId { epoch: 1, seq: 1 }, || false));
-        fanout.send(frame(3)).offer();
+        fanout.send(frame(3)).offer().await;
         lane.woken().await;
         let back = lane.disarm();
         assert_eq!((back.position.seq, back.sent), (1, false));
@@ -363,13 +366,13 @@ pub(super) mod tests {
     async fn a_full_socket_hands_back_and_a_partial_write_asks_for_a_flush() {
         let (fanout, socket, lane) = setup(5);
         assert!(lane.arm(EventId { epoch: 1, seq: 0 }, || false));
-        fanout.send(frame(1)).offer(); // "<1>" fits
-        fanout.send(frame(2)).offer(); // "<2" fits, ">" is left to the connection
+        fanout.send(frame(1)).offer().await; // "<1>" fits
+        fanout.send(frame(2)).offer().await; // "<2" fits, ">" is left to the connection
         lane.woken().await;
         let back = lane.disarm();
         assert_eq!((back.position.seq, back.flush), (2, true));
         assert!(lane.arm(back.position, || false));
-        fanout.send(frame(3)).offer(); // no room at all
+        fanout.send(frame(3)).offer().await; // no room at all
         lane.woken().await;
         assert_eq!(lane.disarm().position.seq, 2);
         assert_eq!(socket.written(), "<1><2");
@@ -382,11 +385,11 @@ pub(super) mod tests {
         assert_eq!(lane.take_sent(), None);
     }
 
-    #[test]
-    fn dropped_lanes_are_pruned() {
+    #[tokio::test]
+    async fn dropped_lanes_are_pruned() {
         let (fanout, _socket, lane) = setup(1000);
         drop(lane);
-        fanout.send(frame(1)).offer();
+        fanout.send(frame(1)).offer().await;
         assert!(fanout.lanes.lock().unwrap().is_empty());
     }
 }

@@ -21,7 +21,7 @@ use shared_types::{
 use tokio_util::sync::CancellationToken;
 
 use super::bounds::{Refused, SessionBounds};
-use super::fanout::Fanout;
+use super::fanout::{Fanout, Sent};
 use super::frame::Frame;
 use super::recent::RecentIds;
 use super::state::MergedState;
@@ -104,7 +104,7 @@ impl MemoryHub {
     /// Merges `change`, arriving at `now`, into its session and forwards the keys that
     /// won to subscribers. A refused change is not remembered as seen, so a redelivery
     /// is judged again.
-    pub fn apply(&self, change: Change, now: DateTime<Utc>) -> Result<Outcome, Refused> {
+    pub async fn apply(&self, change: Change, now: DateTime<Utc>) -> Result<Outcome, Refused> {
         let source = change.source.label();
         let message_id = change.source.message_id().map(str::to_owned);
         if let Some(message_id) = &message_id {
@@ -113,12 +113,17 @@ impl MemoryHub {
                 return Ok(Outcome::duplicate(&change.metadata));
             }
         }
-        let outcome = self.merge(change, now, source);
-        if let (Err(_), Some(message_id)) = (&outcome, &message_id) {
+        let merged = self.merge(change, now, source);
+        if let (Err(_), Some(message_id)) = (&merged, &message_id) {
             let mut recent = self.inner.recent_message_ids.lock().expect("hub lock");
             recent.remove(message_id);
         }
-        outcome
+        let (outcome, sent) = merged?;
+        // The direct writes need no lock: a lane takes only the frame after its position.
+        if let Some(sent) = sent {
+            sent.offer().await;
+        }
+        Ok(outcome)
     }
 
     fn merge(
@@ -126,7 +131,7 @@ impl MemoryHub {
         change: Change,
         now: DateTime<Utc>,
         source: &'static str,
-    ) -> Result<Outcome, Refused> {
+    ) -> Result<(Outcome, Option<Sent>), Refused> {
         let Change {
             session_id,
             event,
@@ -135,7 +140,7 @@ impl MemoryHub {
             timestamp,
             ..
         } = change;
-        let (outcome, sent) = self.with_session(&session_id, |session, inner| {
+        self.with_session(&session_id, |session, inner| {
             let merge =
                 inner
                     .state
@@ -177,12 +182,7 @@ impl MemoryHub {
                 ignored: merge.ignored,
             };
             Ok((outcome, Some(sent)))
-        })?;
-        // The direct writes need no lock: a lane takes only the frame after its position.
-        if let Some(sent) = sent {
-            sent.offer();
-        }
-        Ok(outcome)
+        })
     }
 
     /// The current merged metadata of a session (empty for a session never written).
@@ -395,7 +395,7 @@ mod tests {
         MemoryHub::start(&config, CancellationToken::new())
     }
 
-    fn write(hub: &MemoryHub, session: &str) {
+    async fn write(hub: &MemoryHub, session: &str) {
         let change = Change {
             session_id: SessionId::parse(session).unwrap(),
             event: "metadata_update".into(),
@@ -404,7 +404,7 @@ mod tests {
             timestamp: Utc::now(),
             source: Source::Http,
         };
-        hub.apply(change, Utc::now()).unwrap();
+        hub.apply(change, Utc::now()).await.unwrap();
     }
 
     fn held(hub: &MemoryHub, session: &str) -> bool {
@@ -419,13 +419,13 @@ mod tests {
     async fn at_the_session_bound_the_least_recently_used_idle_sessions_are_dropped() {
         let hub = hub(&["--max-sessions", "32"]);
         for n in 0..32 {
-            write(&hub, &format!("s{n}"));
+            write(&hub, &format!("s{n}")).await;
         }
-        write(&hub, "s0"); // used again: now the most recent
+        write(&hub, "s0").await; // used again: now the most recent
         let _subscriber = hub.subscribe(&SessionId::parse("s1").unwrap(), None);
         assert_eq!(hub.len(), 32);
 
-        write(&hub, "s32");
+        write(&hub, "s32").await;
         assert_eq!(hub.len(), 31, "two dropped (32 / 16), one added");
         assert!(held(&hub, "s0"), "recently used");
         assert!(held(&hub, "s1"), "has a subscriber");
@@ -443,9 +443,9 @@ mod tests {
         let hub = hub(&["--max-sessions", "2"]);
         let _a = hub.subscribe(&SessionId::parse("a").unwrap(), None);
         let _b = hub.subscribe(&SessionId::parse("b").unwrap(), None);
-        write(&hub, "c");
+        write(&hub, "c").await;
         assert_eq!(hub.len(), 3);
-        write(&hub, "d");
+        write(&hub, "d").await;
         assert_eq!(hub.len(), 3, "c, idle, made room for d");
         assert!(held(&hub, "d") && !held(&hub, "c"));
     }
@@ -466,13 +466,16 @@ mod tests {
             },
         };
         hub.apply(change("a", Operation::Update), Utc::now())
+            .await
             .unwrap();
-        let refused = hub.apply(change("b", Operation::Update), Utc::now());
+        let refused = hub.apply(change("b", Operation::Update), Utc::now()).await;
         assert_eq!(refused.unwrap_err().code(), "session_full");
         hub.apply(change("a", Operation::Delete), Utc::now())
+            .await
             .unwrap();
         let redelivered = hub
             .apply(change("b", Operation::Update), Utc::now())
+            .await
             .unwrap();
         assert_eq!(redelivered.applied, vec!["b".to_string()]);
     }

@@ -494,7 +494,7 @@ impl RedisHub {
                 message = messages.recv() => message,
             };
             match message {
-                Ok(message) => self.route(message),
+                Ok(message) => self.route(message).await,
                 Err(broadcast::error::RecvError::Lagged(missed)) => {
                     tracing::warn!(
                         missed,
@@ -508,7 +508,7 @@ impl RedisHub {
         }
     }
 
-    fn route(&self, message: Message) {
+    async fn route(&self, message: Message) {
         if *message.channel == *self.inner.probe_channel {
             if let Some(nonce) = message.value.as_u64() {
                 self.inner.probe_seen.send_replace(nonce);
@@ -534,7 +534,7 @@ impl RedisHub {
             .get(&session)
             .cloned();
         if let Some(channel) = channel {
-            channel.fanout.send(frame).offer();
+            channel.fanout.send(frame).offer().await;
         }
     }
 
@@ -647,7 +647,7 @@ impl RedisHub {
                 Ok(Read::Snapshot(snapshot)) => {
                     ::metrics::counter!(metrics::SSE_RESYNCS, "reason" => "redis_recovered")
                         .increment(channel.fanout.subscribers() as u64);
-                    channel.fanout.send(snapshot_frame(&snapshot)).offer();
+                    channel.fanout.send(snapshot_frame(&snapshot)).offer().await;
                 }
                 Ok(Read::Replay { .. }) => unreachable!("read.lua replays only for a resume id"),
                 Err(error) => tracing::warn!(%session, %error, "resync failed"),

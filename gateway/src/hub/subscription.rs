@@ -36,7 +36,9 @@ pub struct Subscription {
     /// Whether a frame went out since the last heartbeat tick: a busy stream needs no
     /// ping, and a flag is cheaper than resetting the timer on every frame.
     sent_since_tick: bool,
-    /// The direct way to the subscriber's socket, when its connection has one.
+    /// The subscriber's connection, for a lane once the session shows traffic.
+    socket: Option<Arc<dyn LiveSocket>>,
+    /// The direct way to the subscriber's socket (see [`Subscription::with_lane`]).
     lane: Option<Arc<Lane>>,
     /// Whether the lane is armed: the task then waits on the lane, not on its channel.
     armed: bool,
@@ -59,6 +61,7 @@ impl Subscription {
             pending: joined.catch_up.frames.into(),
             position: joined.catch_up.last,
             sent_since_tick: false,
+            socket: None,
             lane: None,
             armed: false,
             lagged: false,
@@ -68,11 +71,10 @@ impl Subscription {
 
     /// Lets the fan-out write live frames straight to `socket` while this subscriber is
     /// caught up and idle (see [`super::fanout`]). The stream may then yield [`FLUSH`], and
-    /// its consumer must keep `socket` out of the fan-out's way while it writes.
+    /// its consumer must keep `socket` out of the fan-out's way while it writes. The lane
+    /// opens with the first live frame, so a stream of a quiet session costs no more.
     pub fn with_lane(mut self, socket: Arc<dyn LiveSocket>) -> Self {
-        let lane = Lane::new(socket);
-        self.fanout.add_lane(&lane);
-        self.lane = Some(lane);
+        self.socket = Some(socket);
         self
     }
 
@@ -119,6 +121,7 @@ impl Subscription {
                             Step::Send => {
                                 self.position = frame.id;
                                 self.sent_since_tick = true;
+                                self.open_lane();
                                 metrics::hot().fanout_latency.record(frame.applied_at.elapsed());
                                 return Some(frame.bytes);
                             }
@@ -145,6 +148,14 @@ impl Subscription {
                     }
                 }
             }
+        }
+    }
+
+    fn open_lane(&mut self) {
+        if let Some(socket) = self.socket.take() {
+            let lane = Lane::new(socket);
+            self.fanout.add_lane(&lane);
+            self.lane = Some(lane);
         }
     }
 
