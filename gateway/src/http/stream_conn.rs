@@ -188,11 +188,9 @@ impl LiveSocket for Connection {
             Ok(n) if n == total => Written::Whole,
             Ok(0) | Err(_) => Written::Nothing,
             Ok(n) => {
-                let mut wire = BytesMut::with_capacity(total);
-                wire.put_slice(size);
-                wire.put_slice(frame);
-                wire.put_slice(b"\r\n");
-                out.leftover = wire.freeze().slice(n..);
+                // The same chunk as one buffer; the connection keeps what the socket did not take.
+                let chunk = self::frame(b"", std::slice::from_ref(frame), true);
+                out.leftover = chunk.freeze().slice(n..);
                 Written::Part
             }
         }
@@ -347,7 +345,7 @@ fn frame(left: &[u8], chunks: &[Bytes], chunked: bool) -> BytesMut {
         return out;
     }
     if chunked {
-        out.put_slice(format!("{size:x}\r\n").as_bytes());
+        out.put_slice(chunk_size_line(size, &mut [0; 20]));
     }
     for chunk in chunks {
         out.put_slice(chunk);
