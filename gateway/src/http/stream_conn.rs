@@ -288,11 +288,8 @@ async fn answer(
                 _ => break,
             }
         }
-        // One buffer and one write: the connection's future stays as small as it was
-        // without lanes, which matters for thousands of idle streams.
-        let out = frame(&left, &ready, chunked);
-        drop((left, ready));
-        write_all(stream, &out).await?;
+        // What a lane left and the ready frames go out in one write.
+        write_all(stream, &frame(&left, &ready, chunked)).await?;
         connection.give_back(chunked);
     }
     let mut end = BytesMut::from(&connection.take()[..]);
