@@ -29,8 +29,6 @@ use tokio::io::ReadBuf;
 use tokio::net::TcpStream;
 use tower::ServiceExt;
 
-#[cfg(test)]
-use crate::hub::FLUSH;
 use crate::hub::{LiveSocket, Written};
 
 /// Longest request head looked at; a longer one goes to hyper.
@@ -400,6 +398,7 @@ async fn write_all(stream: &TcpStream, mut bytes: &[u8]) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::hub::FLUSH;
 
     fn peer() -> SocketAddr {
         "127.0.0.1:9".parse().unwrap()
