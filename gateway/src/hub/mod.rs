@@ -462,27 +462,3 @@ mod tests {
         }
     }
 }
-#[cfg(test)]
-mod size_probe {
-    use super::*;
-    use clap::Parser;
-    #[tokio::test]
-    async fn print_sizes() {
-        let config = Config::try_parse_from(["gateway"]).unwrap();
-        let hub = Hub::start(
-            &config,
-            &Health::default(),
-            &TaskTracker::new(),
-            CancellationToken::new(),
-        )
-        .await
-        .unwrap();
-        let s = hub
-            .subscribe(&SessionId::parse("s").unwrap(), None)
-            .await
-            .unwrap();
-        eprintln!("SIZE subscription {}", std::mem::size_of_val(&s));
-        let st = s.into_stream(std::time::Duration::from_secs(15), CancellationToken::new());
-        eprintln!("SIZE stream {}", std::mem::size_of_val(&st));
-    }
-}
