@@ -17,6 +17,7 @@
 //! - [`limits`]: bounds on metadata, open streams and POST rates per client.
 //! - [`aws`]: the shared AWS SDK configuration.
 //! - [`backoff`]: exponential backoff with jitter for retry loops.
+//! - [`memory`]: process-wide memory settings (no transparent huge pages).
 
 pub mod auth;
 pub mod aws;
@@ -28,6 +29,7 @@ pub mod http;
 pub mod hub;
 pub mod ingest;
 pub mod limits;
+pub mod memory;
 pub mod metrics;
 pub mod ops;
 

@@ -11,8 +11,12 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
+    let thp = gateway::memory::disable_transparent_huge_pages();
     let config = Config::parse();
     init_tracing(&config.log_format);
+    if let Err(err) = thp {
+        tracing::warn!("transparent huge pages stay on (latency may spike): {err}");
+    }
     match start(config).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(err) => {

@@ -146,6 +146,11 @@ impl Gateway {
         serde_json::from_str(&self.get_text(path).await).expect("a JSON body")
     }
 
+    /// The running process's id.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().and_then(Child::id)
+    }
+
     /// Everything the process wrote to stdout and stderr so far, across restarts.
     pub fn logs(&self) -> String {
         self.logs.lock().unwrap().clone()
