@@ -101,6 +101,17 @@ pub struct Config {
     #[arg(long)]
     pub record: Option<std::path::PathBuf>,
 
+    /// Also write the run as a timeline to this file (CSV): slots of `--timeline-slot-ms`
+    /// of due time, each with its deliveries, how many were later than 5 ms, the latest,
+    /// and how far its publishes were behind schedule and waited for an answer. Shows
+    /// whether a tail comes from steady queueing or from stalls, and on which side.
+    #[arg(long)]
+    pub timeline: Option<std::path::PathBuf>,
+
+    /// Width of one timeline slot, in milliseconds.
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..))]
+    pub timeline_slot_ms: u64,
+
     /// Print the markdown tables (min / median / max over the repeats) of the JSON records
     /// in this file, and exit.
     #[arg(long)]

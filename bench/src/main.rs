@@ -12,7 +12,8 @@
 //! - `seq`: the per-subscriber sequence check (gaps, duplicates, order).
 //! - `procstat`: the target's CPU time and PSS from /proc.
 //! - `run`: one measured run; `report`: its record, and the tables over repeats;
-//!   `stats`: percentiles and spreads.
+//!   `stats`: percentiles and spreads; `timeline`: the run in slots of due time, for
+//!   finding stalls.
 //!
 //! `bench/run.sh` (`just bench`) starts the servers and runs the scenarios; BENCHMARKS.md
 //! has results.
@@ -30,6 +31,7 @@ mod sse_client;
 mod stats;
 mod subscribe;
 mod target;
+mod timeline;
 
 use clap::Parser;
 

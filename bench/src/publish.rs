@@ -13,6 +13,7 @@ use crate::plan::Plan;
 use crate::schedule;
 use crate::sqs::SqsPublisher;
 use crate::target::Target;
+use crate::timeline;
 
 pub enum Publisher {
     Http(Target),
@@ -39,6 +40,8 @@ pub struct Outcome {
     pub ended_ns: u64,
     /// The most any publish was sent after its due time, in nanoseconds.
     pub behind_max_ns: u64,
+    /// Every publish with a due time, for the timeline.
+    pub timeline: Vec<timeline::Publish>,
 }
 
 /// Publishes every event of `plan`; `rate` is events per second over all sessions, 0 for
@@ -79,6 +82,13 @@ pub async fn run(
                         outcome.first_error.get_or_insert(format!("{e:#}"));
                     }
                 }
+                if let Some(due_ns) = due_ns {
+                    outcome.timeline.push(timeline::Publish {
+                        due_ns,
+                        sent_ns,
+                        answered_ns: start.elapsed().as_nanos() as u64,
+                    });
+                }
             }
             outcome
         }));
@@ -88,7 +98,8 @@ pub async fn run(
         ..Outcome::default()
     };
     for task in tasks {
-        let outcome = task.await.expect("publisher task");
+        let mut outcome = task.await.expect("publisher task");
+        total.timeline.append(&mut outcome.timeline);
         total.published += outcome.published;
         total.failed += outcome.failed;
         total.first_error = total.first_error.or(outcome.first_error);

@@ -40,9 +40,10 @@ pub struct Record {
     /// Mean bytes of `data:` per delivered event.
     pub data_bytes: Option<f64>,
     pub cpu_s: Option<f64>,
-    /// The target's PSS before the subscribers connected, and the most seen afterwards.
+    /// The target's PSS before the subscribers connected, and after the run (it is not
+    /// read while latencies are measured).
     pub pss_before_kib: Option<u64>,
-    pub pss_peak_kib: Option<u64>,
+    pub pss_end_kib: Option<u64>,
     /// Idle scenario: (PSS with every subscriber connected − PSS before) / subscribers.
     pub pss_per_connection_kib: Option<f64>,
     /// Reconnect storm: from the drop until the last subscriber's stream was open again.
@@ -58,7 +59,7 @@ pub struct Measured<'a> {
     pub subscribers: &'a [subscribe::Outcome],
     pub cpu: Option<std::time::Duration>,
     pub pss_before: Option<ProcSample>,
-    pub pss_peak_kib: Option<u64>,
+    pub pss_end_kib: Option<u64>,
     pub pss_per_connection_kib: Option<f64>,
     pub storm_began_ns: Option<u64>,
 }
@@ -70,8 +71,8 @@ impl Record {
         let mut data_bytes = 0;
         let mut last_received_ns = m.published.began_ns;
         for outcome in m.subscribers {
-            for &us in &outcome.latencies_us {
-                latency_us.saturating_record(us.max(1));
+            for delivery in &outcome.deliveries {
+                latency_us.saturating_record(delivery.latency_us.max(1));
             }
             seq.add(&outcome.seq);
             data_bytes += outcome.data_bytes;
@@ -156,7 +157,7 @@ impl Record {
             data_bytes: (seq.delivered > 0).then(|| data_bytes as f64 / seq.delivered as f64),
             cpu_s: m.cpu.map(|cpu| cpu.as_secs_f64()),
             pss_before_kib: m.pss_before.map(|s| s.pss_kib),
-            pss_peak_kib: m.pss_peak_kib,
+            pss_end_kib: m.pss_end_kib,
             pss_per_connection_kib: m.pss_per_connection_kib,
             storm_all_live_ms,
             problems,
@@ -171,7 +172,7 @@ impl Record {
     pub fn summary(&self) -> String {
         let ms = |v: Option<f64>| v.map_or("–".into(), |v| format!("{v:.2}"));
         format!(
-            "{} / {}: {} {} rate {}: delivered {} of {}, p50 {} p99 {} p99.9 {} ms, PSS peak {} KiB{}{}{}",
+            "{} / {}: {} {} rate {}: delivered {} of {}, p50 {} p99 {} p99.9 {} ms, PSS at end {} KiB{}{}{}",
             self.scenario,
             self.target,
             if self.failed() { "FAILED" } else { "ok" },
@@ -182,7 +183,7 @@ impl Record {
             ms(self.p50_ms),
             ms(self.p99_ms),
             ms(self.p999_ms),
-            self.pss_peak_kib.map_or("–".into(), |k| k.to_string()),
+            self.pss_end_kib.map_or("–".into(), |k| k.to_string()),
             self.pss_per_connection_kib
                 .map_or(String::new(), |k| format!(", {k:.1} KiB per connection")),
             self.storm_all_live_ms
@@ -246,7 +247,7 @@ pub fn tables(records: &[Record]) -> String {
             "\n### {scenario} (sessions × subscribers × events: {}, {rate})\n\n",
             first.shape
         );
-        out += "| target | runs (failed) | p50 ms | p99 ms | p99.9 ms | max ms | publish behind ms | delivered / expected | gaps · dups · order · missing | resyncs | data B/event | deliveries/s | CPU s | PSS peak MiB | PSS KiB/conn | all live after storm ms |\n";
+        out += "| target | runs (failed) | p50 ms | p99 ms | p99.9 ms | max ms | publish behind ms | delivered / expected | gaps · dups · order · missing | resyncs | data B/event | deliveries/s | CPU s | PSS at end MiB | PSS KiB/conn | all live after storm ms |\n";
         out += "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n";
         for target in &target_order {
             let Some(runs) = groups.get(&(scenario, *target)) else {
@@ -287,7 +288,7 @@ fn row(target: &str, runs: &[&Record]) -> String {
         opt(|r| r.data_bytes, 0),
         all(|r| r.deliveries_per_second, 0),
         opt(|r| r.cpu_s, 2),
-        opt(|r| r.pss_peak_kib.map(|k| k as f64 / 1024.0), 1),
+        opt(|r| r.pss_end_kib.map(|k| k as f64 / 1024.0), 1),
         opt(|r| r.pss_per_connection_kib, 1),
         opt(|r| r.storm_all_live_ms.filter(|ms| !ms.is_nan()), 0),
     )
@@ -322,7 +323,7 @@ mod tests {
             data_bytes: Some(200.0),
             cpu_s: None,
             pss_before_kib: None,
-            pss_peak_kib: Some(2048),
+            pss_end_kib: Some(2048),
             pss_per_connection_kib: None,
             storm_all_live_ms: None,
             problems: if gaps > 0 { vec!["gap".into()] } else { vec![] },

@@ -4,7 +4,6 @@
 //! `drain_secs` after the last publish), and add it all up.
 
 use std::net::Ipv4Addr;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -19,12 +18,10 @@ use crate::report::{Measured, Record};
 use crate::sqs::SqsPublisher;
 use crate::sse_client::Url;
 use crate::target::Target;
-use crate::{procstat, subscribe};
+use crate::{procstat, subscribe, timeline};
 
 /// Longest wait for all subscribers to be connected before publishing starts.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(120);
-/// How often the target's memory is read during the run, for its peak.
-const MEMORY_EVERY: Duration = Duration::from_millis(500);
 
 pub async fn run(config: &Config) -> Result<Record> {
     let idle = config.idle_secs.map(Duration::from_secs);
@@ -66,19 +63,11 @@ pub async fn run(config: &Config) -> Result<Record> {
         .collect();
 
     let start = Instant::now();
+    // The target's memory is read before and after the run, never while latencies are
+    // measured: reading a process's PSS walks all of its page tables, on the client's
+    // core and in the target's memory map, and sampling every 0.5 s added about 1 ms to
+    // the p99 of `sessions` (BENCHMARKS.md).
     let before = procstat::sample(&config.pid);
-    let peak = Arc::new(AtomicU64::new(before.map_or(0, |s| s.pss_kib)));
-    let sampler = tokio::spawn({
-        let (pids, peak) = (config.pid.clone(), peak.clone());
-        async move {
-            loop {
-                tokio::time::sleep(MEMORY_EVERY).await;
-                if let Some(now) = procstat::sample(&pids) {
-                    peak.fetch_max(now.pss_kib, Ordering::Relaxed);
-                }
-            }
-        }
-    });
     let (connected, mut connections) = mpsc::channel(config.subscribers as usize);
     let (stop, stopped) = watch::channel(false);
     let (storm, storm_rx) = watch::channel(false);
@@ -166,11 +155,16 @@ pub async fn run(config: &Config) -> Result<Record> {
             }
         }
     }
-    sampler.abort();
-    let after = procstat::sample(&config.pid);
-    if let Some(after) = after {
-        peak.fetch_max(after.pss_kib, Ordering::Relaxed);
+    if let Some(path) = &config.timeline {
+        let deliveries = outcomes.iter().flat_map(|o| o.deliveries.iter().copied());
+        let csv = timeline::csv(
+            config.timeline_slot_ms,
+            published.timeline.iter().copied(),
+            deliveries,
+        );
+        std::fs::write(path, csv).with_context(|| format!("writing {}", path.display()))?;
     }
+    let after = procstat::sample(&config.pid);
     Record::new(
         config,
         Measured {
@@ -181,7 +175,7 @@ pub async fn run(config: &Config) -> Result<Record> {
                 .zip(after)
                 .map(|(before, after)| after.cpu.saturating_sub(before.cpu)),
             pss_before: before,
-            pss_peak_kib: before.map(|_| peak.load(Ordering::Relaxed)),
+            pss_end_kib: before.and(after).map(|after| after.pss_kib),
             pss_per_connection_kib: per_connection,
             storm_began_ns,
         },

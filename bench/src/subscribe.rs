@@ -13,12 +13,13 @@ use tokio::sync::{mpsc, watch, Semaphore};
 use crate::schedule;
 use crate::seq::{SeqCheck, SeqStats};
 use crate::sse_client::{self, number_field, SseStream, Url};
+use crate::timeline::Delivery;
 
 /// What one subscriber saw.
 #[derive(Debug, Default)]
 pub struct Outcome {
-    /// Scheduled-publish→receive latency of each delivered event, in microseconds.
-    pub latencies_us: Vec<u64>,
+    /// Each delivered event's due time and scheduled-publish→receive latency.
+    pub deliveries: Vec<Delivery>,
     pub seq: SeqStats,
     /// Bytes of `data:` per delivered event, summed (to show every target gets equal frames).
     pub data_bytes: u64,
@@ -146,9 +147,10 @@ async fn read(
         } else {
             check.event(seq);
             if let Some(stamped) = number_field(&event.data, "bench_sent_ns") {
-                outcome
-                    .latencies_us
-                    .push(schedule::latency_us(stamped, received_ns));
+                outcome.deliveries.push(Delivery {
+                    stamped_ns: stamped,
+                    latency_us: schedule::latency_us(stamped, received_ns),
+                });
             }
             outcome.data_bytes += event.data.len() as u64;
             outcome.last_received_ns = received_ns;
