@@ -8,6 +8,8 @@
 #                 Last-Event-ID while 20 events/s keep flowing
 # and (e): fanout, sessions (and storm) on two gateway nodes sharing Redis (target
 # gateway-redis). Optional: burst, sqs, redis-memory (the older single measurements).
+# Before the scenarios it measures for 10 s how often the machine takes a busy core away
+# (bench/machine_stalls.py), and prints it with the machine.
 #
 #   bench/run.sh                                  # everything, BENCH_REPEATS times
 #   BENCH_SCALE=0.05 BENCH_SECONDS=3 BENCH_REPEATS=1 bench/run.sh   # a smoke run
@@ -293,6 +295,10 @@ else
 fi
 cp "${BENCH_BIN_DIR:-$CARGO_TARGET_DIR/release}"/{gateway,loadgen} "$work/bin/"
 : >>"$records"
+# What the machine itself does to a busy core (hypervisor and kernel stalls): they delay
+# every target alike, so the tables are read against it.
+log "measuring the machine's stalls (10 s)"
+stalls=$(python3 "$root/bench/machine_stalls.py" 10)
 
 fanout_subs=$(scaled 5000) sessions_n=$(scaled 10000) sessions_rate=$(scaled 5000)
 idle_subs=$(scaled 50000) storm_subs=$(scaled 5000)
@@ -338,6 +344,7 @@ cat <<EOF
 - CPU: $(lscpu | sed -n 's/^Model name: *//p') ($cores cores; $pinning)
 - Memory: $(free -h | awk '/^Mem:/ {print $2}'); load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)
 - Kernel: $(uname -r)
+- Stalls before the runs (bench/machine_stalls.py): $stalls
 - Peers: nginx $(nginx -v 2>&1 | sed 's|.*/||') with libnginx-mod-nchan $(dpkg-query -W -f='${Version}' libnginx-mod-nchan 2>/dev/null), pushpin $(dpkg-query -W -f='${Version}' pushpin 2>/dev/null || echo -)
 - Gateway: $(git -C "$root" rev-parse --short HEAD), $build
 - Runs: BENCH_REPEATS=$repeats, BENCH_SCALE=$scale, BENCH_SECONDS=$seconds; every number is median (min–max) over the repeats
