@@ -40,18 +40,20 @@ pub struct Outcome {
     pub ended_ns: u64,
     /// The most any publish was sent after its due time, in nanoseconds.
     pub behind_max_ns: u64,
-    /// Every publish with a due time, for the timeline.
+    /// Every publish with a due time, for the timeline (only when one was asked for).
     pub timeline: Vec<timeline::Publish>,
 }
 
 /// Publishes every event of `plan`; `rate` is events per second over all sessions, 0 for
-/// as fast as the target accepts them.
+/// as fast as the target accepts them. `record_timeline` keeps each publish's times for
+/// `--timeline`; without it the publishers do no more than publish.
 pub async fn run(
     publisher: Arc<Publisher>,
     plan: Arc<Plan>,
     rate: f64,
     concurrency: u32,
     start: Instant,
+    record_timeline: bool,
 ) -> Outcome {
     let workers = concurrency.min(plan.sessions.len() as u32) as usize;
     let began = Instant::now();
@@ -82,7 +84,7 @@ pub async fn run(
                         outcome.first_error.get_or_insert(format!("{e:#}"));
                     }
                 }
-                if let Some(due_ns) = due_ns {
+                if let Some(due_ns) = due_ns.filter(|_| record_timeline) {
                     outcome.timeline.push(timeline::Publish {
                         due_ns,
                         sent_ns,

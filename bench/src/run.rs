@@ -131,6 +131,7 @@ pub async fn run(config: &Config) -> Result<Record> {
             config.rate,
             config.concurrency,
             start,
+            config.timeline.is_some(),
         ));
         if let Some(after) = config.storm_after_secs {
             tokio::time::sleep(Duration::from_secs_f64(after)).await;
