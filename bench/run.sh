@@ -7,7 +7,8 @@
 #   storm     (d) 1 session × 5 000 subscribers that all drop at once and resume with
 #                 Last-Event-ID while 20 events/s keep flowing
 # and (e): fanout, sessions (and storm) on two gateway nodes sharing Redis (target
-# gateway-redis). Optional: burst, sqs, redis-memory (the older single measurements).
+# gateway-redis). Optional: burst, publish, sqs, redis-memory (the older single
+# measurements; publish is the burst with one subscriber: what a publish request costs).
 # Before the scenarios it measures for 10 s how often the machine takes a busy core away
 # (bench/machine_stalls.py), and prints it with the machine.
 #
@@ -331,6 +332,10 @@ for name in $scenarios; do
     # One session, as fast as the target takes publishes (closed loop).
     burst) scenario burst "gateway nchan pushpin" --sessions 1 --subscribers 100 \
       --events 2000 --rate 0 ;;
+    # One session, one subscriber, closed loop: the fixed cost of a publish request,
+    # which every event's latency pays before its first write.
+    publish) scenario publish "gateway nchan pushpin" --sessions 1 --subscribers 1 \
+      --events 20000 --rate 0 ;;
     sqs) scenario_sqs ;;
     redis-memory) scenario_redis_memory ;;
     *) log "unknown scenario $name" && exit 2 ;;
