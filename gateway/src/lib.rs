@@ -97,7 +97,7 @@ pub async fn run(
         stop.clone(),
     );
 
-    let state = AppState {
+    let state = AppState::new(http::AppParts {
         config: config.clone(),
         hub,
         feedback,
@@ -107,7 +107,7 @@ pub async fn run(
         metrics,
         ops,
         stop: stop.clone(),
-    };
+    });
     let demo = http::assets::Demo::from_config(&config);
     tracing::info!(%addr, demo = %demo.describe(), "listening");
     if !demo.is_built() {

@@ -45,9 +45,27 @@ use crate::health::Health;
 use crate::hub::Hub;
 use crate::limits::Limits;
 
-/// Everything a handler may need; cheap to clone.
+/// Everything a handler may need. Every request clones it several times (the router, the
+/// auth layer and each `State` extractor), so a clone is one reference count.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<AppParts>);
+
+impl AppState {
+    pub fn new(parts: AppParts) -> Self {
+        Self(Arc::new(parts))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = AppParts;
+
+    fn deref(&self) -> &AppParts {
+        &self.0
+    }
+}
+
+/// What [`AppState`] shares.
+pub struct AppParts {
     pub config: Arc<Config>,
     pub hub: Hub,
     pub feedback: FeedbackService,
