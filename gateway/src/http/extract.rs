@@ -51,9 +51,10 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
 /// - `400 invalid_json`: not JSON (syntax, truncated, nested deeper than 128 levels);
 /// - `422 invalid_body`: valid JSON of the wrong shape; the message names the field.
 ///
-/// The body is parsed into a JSON value first and only then into `T`: serde_json reports
-/// some type errors during a direct parse as syntax errors (`"operation": 5` is
-/// "expected value"), while from a value every error is about the shape.
+/// A body is parsed straight into `T`. Only a body that fails is parsed again, into a JSON
+/// value first and then into `T`, to name its fault: serde_json reports some type errors
+/// during a direct parse as syntax errors (`"operation": 5` is "expected value"), while
+/// from a value every error is about the shape.
 pub struct ApiJson<T>(pub T);
 
 impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
@@ -84,6 +85,12 @@ impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
 
 /// Parses a request body as described on [`ApiJson`].
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    // Most bodies are valid: one pass. One that fails is judged through a value, which
+    // names its fault and accepts what a value accepts (a repeated key: the last wins).
+    serde_json::from_slice(bytes).or_else(|_| parse_via_value(bytes))
+}
+
+fn parse_via_value<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let text = std::str::from_utf8(bytes).map_err(|e| {
         ApiError::bad_request(
             "invalid_utf8",
@@ -127,5 +134,66 @@ fn body_rejection(rejection: BytesRejection) -> ApiError {
         )
     } else {
         ApiError::bad_request("invalid_body", rejection.body_text())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use shared_types::PublishRequest;
+
+    use super::*;
+
+    fn fault(body: &str) -> (StatusCode, &'static str, String) {
+        match parse_json::<PublishRequest>(body.as_bytes()) {
+            Err(ApiError::Client {
+                status,
+                code,
+                message,
+            }) => (status, code, message),
+            other => panic!("expected a client error for {body}, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_valid_body_is_parsed() {
+        let request: PublishRequest =
+            parse_json(br#"{"operation": "update", "metadata": {"status": "active"}}"#).unwrap();
+        assert_eq!(request.metadata["status"], "active");
+    }
+
+    #[test]
+    fn a_repeated_key_keeps_the_last_value_as_a_json_value_does() {
+        // A direct parse refuses the repeated field; the body is judged through a value.
+        let request: PublishRequest = parse_json(
+            br#"{"operation": "update", "metadata": {"a": 1}, "metadata": {"status": "b"}}"#,
+        )
+        .unwrap();
+        assert_eq!(request.metadata.len(), 1);
+        assert_eq!(request.metadata["status"], "b");
+    }
+
+    #[test]
+    fn each_fault_has_its_own_code() {
+        let (status, code, message) = fault(r#"{"operation": 5, "metadata": {}}"#);
+        assert_eq!(
+            (status, code),
+            (StatusCode::UNPROCESSABLE_ENTITY, "invalid_body")
+        );
+        assert!(message.starts_with("operation: "), "{message}");
+        let (status, code, _) = fault(r#"{"operation": "update", "metadata": {"#);
+        assert_eq!((status, code), (StatusCode::BAD_REQUEST, "invalid_json"));
+        let (status, code, _) = fault(r#"{"operation": "update", "metadata": {}} trailing"#);
+        assert_eq!((status, code), (StatusCode::BAD_REQUEST, "invalid_json"));
+    }
+
+    #[test]
+    fn bytes_that_are_not_utf8_are_named_as_such() {
+        let body = b"{\"operation\": \"upsert\", \"metadata\": {\"s\": \"\xff\"}}";
+        match parse_json::<PublishRequest>(body) {
+            Err(ApiError::Client { status, code, .. }) => {
+                assert_eq!((status, code), (StatusCode::BAD_REQUEST, "invalid_utf8"))
+            }
+            other => panic!("expected invalid_utf8, got {other:?}"),
+        }
     }
 }
