@@ -188,7 +188,7 @@ mod tests {
 
     #[test]
     fn bytes_that_are_not_utf8_are_named_as_such() {
-        let body = b"{\"operation\": \"upsert\", \"metadata\": {\"s\": \"\xff\"}}";
+        let body = b"{\"operation\": \"update\", \"metadata\": {\"s\": \"\xff\"}}";
         match parse_json::<PublishRequest>(body) {
             Err(ApiError::Client { status, code, .. }) => {
                 assert_eq!((status, code), (StatusCode::BAD_REQUEST, "invalid_utf8"))
