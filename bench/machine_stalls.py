@@ -4,8 +4,9 @@ Spins on each given core for SECONDS (one process per core, pinned) and counts t
 between two clock reads longer than 1 ms and 5 ms, with the longest. Nothing else in the
 loop can take a millisecond, so a gap is time the kernel or, on a virtual machine, the
 hypervisor ran something else. Such a stall delays every target alike and shows up in a
-benchmark's p99 and p99.9 (BENCHMARKS.md, "Machine stalls"). Also prints the steal time
-/proc/stat counted meanwhile (what the hypervisor admits to).
+benchmark's p99 and p99.9 (BENCHMARKS.md, "What is measured": "The machine's own
+stalls"). Also prints the steal time /proc/stat counted meanwhile (what the hypervisor
+admits to).
 
     python3 bench/machine_stalls.py [SECONDS] [CORE ...]     # default: 10 s, every core
 """
