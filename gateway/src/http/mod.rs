@@ -28,6 +28,7 @@ use axum::routing::get_service;
 use axum::{Extension, Router};
 use metrics_exporter_prometheus::PrometheusHandle;
 use tokio_util::sync::CancellationToken;
+use tower::ServiceBuilder;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::services::ServeDir;
@@ -103,17 +104,22 @@ pub fn router(state: AppState) -> Router {
             .expect("the document serializes")
             .into(),
     );
+    // One stack, outermost first: `Router::layer` boxes every route once more per call,
+    // and each request clones the route's boxes. No layer may rewrite response bodies
+    // (compression, say): on the lean path the fan-out writes a stream's live frames to
+    // its socket past them (`stream_conn`).
+    let layers = ServiceBuilder::new()
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(axum::middleware::from_fn(observe::observe))
+        .layer(cors(&state.config.cors_allowed_origins))
+        .layer(DefaultBodyLimit::max(state.config.max_body_bytes))
+        .layer(Extension(doc));
     Router::new()
-        .merge(routes.layer(Extension(doc)))
+        .merge(routes)
         .fallback_service(demo)
         .method_not_allowed_fallback(method_not_allowed)
-        // No layer may rewrite response bodies (compression, say): on the lean path the
-        // fan-out writes a stream's live frames to its socket past them (`stream_conn`).
-        .layer(DefaultBodyLimit::max(state.config.max_body_bytes))
-        .layer(cors(&state.config.cors_allowed_origins))
-        .layer(axum::middleware::from_fn(observe::observe))
-        .layer(PropagateRequestIdLayer::x_request_id())
-        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .layer(layers)
         .with_state(state)
 }
 
