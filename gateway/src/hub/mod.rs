@@ -125,6 +125,10 @@ pub(crate) struct CatchUp {
 }
 
 /// The hub, with the backend chosen by the configuration; cheap to clone.
+///
+/// Its methods box the Redis backend's futures: those hold the Redis client's requests
+/// (about 8 KB for `apply`), and a `match`'s future is as large as its largest arm, so
+/// every in-memory publish would otherwise carry them and copy them at each move.
 #[derive(Clone)]
 pub enum Hub {
     Memory(memory::MemoryHub),
@@ -181,7 +185,7 @@ impl Hub {
                 }),
                 Ok(()) => match self {
                     Self::Memory(hub) => hub.apply(change, now).await.map_err(ApplyError::from),
-                    Self::Redis(hub) => hub.apply(change, now).await,
+                    Self::Redis(hub) => Box::pin(hub.apply(change, now)).await,
                 },
             };
         if let Err(ApplyError::Refused(refused)) = &result {
@@ -199,7 +203,7 @@ impl Hub {
     pub async fn snapshot(&self, session_id: &SessionId) -> Result<SnapshotEvent, HubError> {
         match self {
             Self::Memory(hub) => Ok(hub.snapshot(session_id)),
-            Self::Redis(hub) => hub.snapshot(session_id).await,
+            Self::Redis(hub) => Box::pin(hub.snapshot(session_id)).await,
         }
     }
 
@@ -214,7 +218,7 @@ impl Hub {
     ) -> Result<Subscription, HubError> {
         let joined = match self {
             Self::Memory(hub) => hub.subscribe(session_id, resume),
-            Self::Redis(hub) => hub.subscribe(session_id, resume).await?,
+            Self::Redis(hub) => Box::pin(hub.subscribe(session_id, resume)).await?,
         };
         Ok(Subscription::new(self.clone(), session_id.clone(), joined))
     }
@@ -237,7 +241,7 @@ impl Hub {
     ) -> Result<CatchUp, HubError> {
         match self {
             Self::Memory(hub) => Ok(hub.catch_up(session_id, after)),
-            Self::Redis(hub) => hub.read(session_id, Some(after)).await,
+            Self::Redis(hub) => Box::pin(hub.read(session_id, Some(after))).await,
         }
     }
 }
@@ -325,6 +329,20 @@ mod tests {
                 .unwrap();
         }
         stream
+    }
+
+    /// The in-memory backend's requests do not carry the Redis backend's futures (see
+    /// [`Hub`]): a publish's future was 8 KB, moved several times per request.
+    #[tokio::test]
+    async fn the_hubs_futures_are_as_small_as_the_memory_backends() {
+        let hub = hub(&[]).await;
+        let change = change("s-1", "status", 1);
+        let session_id = change.session_id.clone();
+        assert!(std::mem::size_of_val(&hub.apply(change)) < 4096);
+        assert!(std::mem::size_of_val(&hub.snapshot(&session_id)) < 256);
+        assert!(std::mem::size_of_val(&hub.subscribe(&session_id, None)) < 256);
+        let after = EventId { epoch: 1, seq: 1 };
+        assert!(std::mem::size_of_val(&hub.catch_up(&session_id, after)) < 256);
     }
 
     /// A subscriber that stops reading is not buffered without bound: once it is more
